@@ -1,0 +1,372 @@
+"""The ``runbook`` command line: a thin adapter over the library.
+
+Each command parses its options, calls the library and formats the result. Library
+errors become one line on stderr and the exit code of DESIGN.md; a traceback only with
+``--debug``. Heavy modules are imported inside the commands, so ``runbook --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from runbook import __version__
+from runbook.errors import EXIT_FAILED, RunbookError
+
+log = logging.getLogger("runbook")
+
+
+class RunbookGroup(click.Group):
+    """Renders library errors as ``Error: ...`` with their exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RunbookError as exc:
+            if ctx.meta.get("runbook.debug"):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if ctx.meta.get("runbook.debug"):
+                raise
+            click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", err=True)
+            ctx.exit(EXIT_FAILED)
+
+
+@click.group(cls=RunbookGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="runbook")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.option("-v", "--verbose", count=True, help="More log output.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool) -> None:
+    """Runbooks that prove themselves: run Markdown runbooks, record every run, publish the results."""
+    ctx.meta["runbook.debug"] = debug
+    level = logging.WARNING if quiet or not verbose else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _project() -> Any:
+    from runbook.project import Project
+
+    return Project.discover()
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _standings(project: Any) -> list[Any]:
+    from runbook.status import standing
+    from runbook.store import RunStore
+
+    store = RunStore(project.runs_dir)
+    latest: dict[str, Any] = {}
+    for record in store.records():
+        latest.setdefault(record.slug, record)
+    for slug, paths in project.clashes().items():
+        listed = ", ".join(project.relative(p) for p in paths)
+        click.echo(f"Warning: runbook name '{slug}' is used by {listed}; rename one", err=True)
+    return [standing(rb, latest.get(rb.slug)) for rb in project.runbooks()]
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of objects on stdout.")
+def list_command(as_json: bool) -> None:
+    """Runbooks with owner, risk, schedule, last status and staleness."""
+    standings = _standings(_project())
+    if as_json:
+        _emit_json([s.to_dict() for s in standings])
+        return
+    from rich.markup import escape
+
+    from runbook.console import out, styled_status, table
+
+    rows = [
+        [
+            escape(s.runbook.slug),
+            escape(s.runbook.meta.title),
+            escape(s.runbook.meta.owner),
+            s.runbook.meta.risk,
+            s.runbook.meta.schedule or "-",
+            styled_status(s.state),
+            s.latest.started_at if s.latest else "-",
+        ]
+        for s in standings
+    ]
+    out.print(table(["runbook", "title", "owner", "risk", "schedule", "status", "last run"], rows))
+
+
+def exec_command_line(runbook: Any, values: dict[str, Any] | None = None) -> str:
+    """The exact ``runbook exec`` command for a runbook, with non-secret parameters."""
+    parts = ["runbook", "exec", runbook.slug]
+    for param in runbook.parameters:
+        if param.secret:
+            continue
+        value = (values or {}).get(param.name, param.default)
+        text = json.dumps(value) if isinstance(value, (list, dict, bool)) or value is None else str(value)
+        parts += ["-p", f"{param.name}={text}"]
+    return shlex.join(parts)
+
+
+@cli.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Metadata, parameters, steps and runs as JSON.")
+def show_command(name: str, as_json: bool) -> None:
+    """Metadata, parameters, steps, recent runs and the command to run NAME."""
+    from runbook.store import RunStore
+
+    project = _project()
+    runbook = project.load(name)
+    runs = RunStore(project.runs_dir).records(runbook.slug)[:10]
+    command = exec_command_line(runbook)
+    if as_json:
+        data = runbook.to_dict()
+        data.pop("notebook")
+        _emit_json({**data, "command": command, "runs": [r.to_dict() for r in runs]})
+        return
+    _print_show(runbook, runs, command)
+
+
+def _print_show(runbook: Any, runs: list[Any], command: str) -> None:
+    from rich.markup import escape
+
+    from runbook.console import out, styled_status, table
+
+    meta = runbook.meta
+    out.print(f"[bold]{escape(meta.title)}[/] ({escape(runbook.slug)})")
+    out.print(escape(meta.summary))
+    facts = [
+        ("file", runbook.path),
+        ("kind", meta.kind + (f" ({meta.level})" if meta.level else "")),
+        ("owner", meta.owner),
+        ("risk", meta.risk),
+        ("schedule", meta.schedule or "-"),
+        ("timeout", meta.timeout or "-"),
+        ("tags", ", ".join(meta.tags) or "-"),
+        ("environments", ", ".join(meta.environments) if meta.environments else "any"),
+    ]
+    out.print(table(["", ""], [[k, escape(v)] for k, v in facts]))
+    if runbook.parameters:
+        out.print("\n[bold]Parameters[/]")
+        rows = [
+            [
+                escape(p.name),
+                p.type,
+                "secret" if p.secret else escape(json.dumps(p.default, ensure_ascii=False)),
+                escape(p.help),
+            ]
+            for p in runbook.parameters
+        ]
+        out.print(table(["name", "type", "default", "help"], rows))
+    out.print("\n[bold]Steps[/]")
+    rows = [
+        [str(s.index + 1), escape(s.name), s.effect, f"{s.timeout_s:g}s" if s.timeout_s else "-"]
+        for s in runbook.steps
+    ]
+    out.print(table(["#", "step", "effect", "timeout"], rows))
+    out.print("\n[bold]Recent runs[/]")
+    if runs:
+        out.print(table(["run", "status", "environment", "started", "took"], [_run_row(r)[0:1] + _run_row(r)[2:6] for r in runs]))
+    else:
+        out.print("never run")
+    out.print(f"\n[bold]Run it[/]\n{escape(command)}")
+
+
+def _run_row(record: Any) -> list[str]:
+    from rich.markup import escape
+
+    from runbook.console import styled_status
+
+    took = f"{record.duration_s:.1f}s" if record.duration_s is not None else "-"
+    return [
+        record.run_id,
+        escape(record.slug),
+        styled_status(record.status),
+        escape(record.environment or "-"),
+        record.started_at,
+        took,
+        escape(record.operator.get("user", "?")),
+    ]
+
+
+@cli.command("runs")
+@click.argument("name", required=False)
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of run records on stdout.")
+def runs_command(name: str | None, limit: int, as_json: bool) -> None:
+    """Run history from the store, newest first (of NAME, or of every runbook)."""
+    from runbook.store import RunStore
+
+    project = _project()
+    slug = project.resolve(name)[0] if name else None
+    records = RunStore(project.runs_dir).records(slug)[:limit]
+    if as_json:
+        _emit_json([r.to_dict() for r in records])
+        return
+    from runbook.console import out, table
+
+    if not records:
+        out.print("no runs yet")
+        return
+    out.print(table(["run", "runbook", "status", "environment", "started", "took", "by"], [_run_row(r) for r in records]))
+
+
+@cli.command("due")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of objects on stdout.")
+def due_command(as_json: bool) -> None:
+    """Runbooks whose schedule says they are due: never run, failed, stale or changed."""
+    due = [s for s in _standings(_project()) if s.due]
+    if as_json:
+        _emit_json([s.to_dict() for s in due])
+        return
+    from rich.markup import escape
+
+    from runbook.console import out, styled_status, table
+
+    if not due:
+        out.print("nothing is due")
+        return
+    rows = [
+        [escape(s.runbook.slug), styled_status(s.state), "yes" if s.changed else "", s.runbook.meta.schedule or "-"]
+        for s in due
+    ]
+    out.print(table(["runbook", "status", "changed", "schedule"], rows))
+
+
+def _confirm(slug: str, risk: str) -> bool:
+    """Ask on a terminal; destructive runbooks need their slug typed."""
+    if risk == "destructive":
+        typed = click.prompt(f"{slug} is destructive. Type its name to run it", default="", show_default=False, err=True)
+        return bool(typed == slug)
+    return click.confirm(f"{slug} is {risk} or has write steps. Run it?", default=False, err=True)
+
+
+@cli.command("exec")
+@click.argument("name", required=False)
+@click.option("-p", "--param", "assignments", multiple=True, metavar="KEY=VALUE", help="Set a parameter (repeatable).")
+@click.option("-f", "--params-file", type=click.Path(path_type=Path), help="YAML file of parameter values.")
+@click.option("--env", "environment", metavar="NAME", help="Environment profile (default: local, when it exists).")
+@click.option("--dry-run", is_flag=True, help="Validate and show the resolved parameters and steps; run nothing.")
+@click.option("--yes", "assume_yes", is_flag=True, help="Confirm mutating runbooks and write steps without asking.")
+@click.option("--timeout", metavar="DURATION", help="Whole-run limit: seconds, or 90s, 10m, 2h.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON on stdout.")
+@click.option("--due", is_flag=True, help="Run every runbook that is due, one after another.")
+@click.pass_context
+def exec_command(
+    ctx: click.Context,
+    name: str | None,
+    assignments: tuple[str, ...],
+    params_file: Path | None,
+    environment: str | None,
+    dry_run: bool,
+    assume_yes: bool,
+    timeout: str | None,
+    as_json: bool,
+    due: bool,
+) -> None:
+    """Run the runbook NAME (a slug or a path) and record the run."""
+    from runbook.execute import ExecOptions
+    from runbook.params import parse_assignments
+
+    if due == bool(name):
+        raise click.UsageError("give a runbook NAME, or --due to run every runbook that is due")
+    interactive = sys.stdin.isatty() and sys.stderr.isatty()
+    options = ExecOptions(
+        environment=environment,
+        assignments=parse_assignments(assignments),
+        params_file=params_file,
+        timeout=timeout,
+        assume_yes=assume_yes,
+        confirm=_confirm if interactive else None,
+    )
+    project = _project()
+    if due:
+        ctx.exit(_exec_due(project, options, dry_run, as_json))
+    runbook = project.load(name or "", write_cache=not dry_run)
+    ctx.exit(_exec_one(project, runbook, options, dry_run, as_json))
+
+
+def _exec_one(project: Any, runbook: Any, options: Any, dry_run: bool, as_json: bool) -> int:
+    from runbook import execute
+
+    planned = execute.plan(project, runbook, options)
+    if dry_run:
+        _print_plan(planned, as_json)
+        return 0
+    def observer() -> Any:
+        from runbook.console import ExecObserver
+
+        return ExecObserver()
+
+    record = execute.run(project, planned, observer)
+    if as_json:
+        _emit_json(record.to_dict())
+    return int(record.exit_code)
+
+
+def _exec_due(project: Any, options: Any, dry_run: bool, as_json: bool) -> int:
+    from runbook.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
+
+    due = [s.runbook for s in _standings(project) if s.due]
+    if not due:
+        click.echo("nothing is due", err=True)
+        return 0
+    click.echo(f"{len(due)} due: {', '.join(rb.slug for rb in due)}", err=True)
+    worst = 0
+    for runbook in due:
+        try:
+            code = _exec_one(project, runbook, options, dry_run, as_json)
+        except RunbookError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            code = exc.exit_code
+        if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            return code
+        worst = worst or code
+    return worst
+
+
+def _print_plan(planned: Any, as_json: bool) -> None:
+    from runbook.record import masked_parameters
+
+    runbook = planned.runbook
+    values = masked_parameters(runbook, planned.values)
+    if as_json:
+        _emit_json(
+            {
+                "runbook": runbook.slug,
+                "environment": planned.environment.name if planned.environment else None,
+                "parameters": values,
+                "sources": planned.sources,
+                "timeout_s": planned.timeout_s,
+                "steps": [{"name": s.name, "effect": s.effect, "timeout_s": s.timeout_s} for s in runbook.steps],
+                "command": exec_command_line(runbook, planned.public_values),
+            }
+        )
+        return
+    from rich.markup import escape
+
+    from runbook.console import out, table
+
+    env = planned.environment.name if planned.environment else "no environment"
+    out.print(f"[bold]Dry run[/] of {escape(runbook.slug)} in {escape(env)}: nothing runs, nothing is written")
+    rows = [[escape(k), escape(json.dumps(v, ensure_ascii=False)), escape(planned.sources[k])] for k, v in values.items()]
+    if rows:
+        out.print(table(["parameter", "value", "from"], rows))
+    out.print(table(["#", "step", "effect"], [[str(s.index + 1), escape(s.name), s.effect] for s in runbook.steps]))
+    if planned.timeout_s:
+        out.print(f"time limit: {planned.timeout_s:g}s")
+
+
+def main() -> None:
+    """Console script entry point."""
+    cli(prog_name="runbook")

@@ -1,0 +1,120 @@
+"""Environment profiles: ``environments/<name>.yml``.
+
+A profile holds a label, whether it is production, and parameter values for the runbooks
+that run there: ``parameters`` apply to every runbook that declares a parameter of that
+name, ``runbooks.<slug>`` to one runbook. String values may reference the process
+environment as ``${VAR}`` or ``${VAR:-default}``; that is how secrets reach a profile
+without being written in git.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runbook.errors import EnvironmentProfileError
+
+DEFAULT_ENVIRONMENT = "local"
+PROFILE_KEYS = ("label", "production", "parameters", "runbooks")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A loaded profile. ``values_for`` gives the values that apply to one runbook."""
+
+    name: str
+    path: str
+    label: str
+    production: bool = False
+    parameters: dict[str, Any] = field(default_factory=dict)
+    runbooks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def values_for(self, slug: str, declared: set[str]) -> dict[str, Any]:
+        """Profile values for the parameters a runbook declares, ``${VAR}`` expanded.
+
+        Values for parameters the runbook does not declare are left alone, so one
+        profile serves many runbooks; per-runbook values win over shared ones.
+        """
+        merged = {k: v for k, v in self.parameters.items() if k in declared}
+        merged.update(self.runbooks.get(slug, {}))
+        return {key: self._expand(value, f"runbooks.{slug}.{key}" if key in self.runbooks.get(slug, {}) else f"parameters.{key}") for key, value in merged.items()}
+
+    def _expand(self, value: Any, where: str) -> Any:
+        if not isinstance(value, str):
+            return value
+
+        def substitute(match: re.Match[str]) -> str:
+            var, default = match.group(1), match.group(2)
+            if var in os.environ:
+                return os.environ[var]
+            if default is not None:
+                return default
+            raise EnvironmentProfileError(
+                f"{self.path}: {where} references ${{{var}}}, which is not set; "
+                f"export {var} or give a default as ${{{var}:-value}}"
+            )
+
+        return _REFERENCE.sub(substitute, value)
+
+
+def available(environments_dir: Path) -> list[str]:
+    """Names of the profiles in ``environments/``."""
+    if not environments_dir.is_dir():
+        return []
+    return sorted(p.stem for p in environments_dir.glob("*.yml"))
+
+
+def default_name(environments_dir: Path) -> str | None:
+    """``local`` when that profile exists, else None (run with runbook defaults)."""
+    return DEFAULT_ENVIRONMENT if (environments_dir / f"{DEFAULT_ENVIRONMENT}.yml").is_file() else None
+
+
+def load(environments_dir: Path, name: str, rel_dir: str = "environments") -> Environment:
+    """Load and validate ``environments/<name>.yml``.
+
+    Raises:
+        EnvironmentProfileError: unknown profile, malformed YAML or unknown keys.
+    """
+    known = available(environments_dir)
+    if not _NAME.match(name) or name not in known:
+        listed = ", ".join(known) if known else f"none; add {rel_dir}/{name}.yml"
+        raise EnvironmentProfileError(f"unknown environment '{name}' (known: {listed})")
+    rel = f"{rel_dir}/{name}.yml"
+    try:
+        data = yaml.safe_load((environments_dir / f"{name}.yml").read_text("utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise EnvironmentProfileError(f"{rel}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    problems = _validate(data)
+    if problems:
+        raise EnvironmentProfileError(f"{rel}: " + "; ".join(problems))
+    return Environment(
+        name=name,
+        path=rel,
+        label=str(data.get("label") or name),
+        production=bool(data.get("production", False)),
+        parameters=dict(data.get("parameters") or {}),
+        runbooks={k: dict(v or {}) for k, v in (data.get("runbooks") or {}).items()},
+    )
+
+
+def _validate(data: Any) -> list[str]:
+    if not isinstance(data, dict):
+        return [f"expected a mapping with {', '.join(PROFILE_KEYS)}"]
+    problems = [f"unknown key '{k}' (known: {', '.join(PROFILE_KEYS)})" for k in data if k not in PROFILE_KEYS]
+    if "production" in data and not isinstance(data["production"], bool):
+        problems.append(f"'production': expected true or false, got {data['production']!r}")
+    if not isinstance(data.get("parameters") or {}, dict):
+        problems.append("'parameters': expected a mapping of parameter names to values")
+    runbooks = data.get("runbooks") or {}
+    if not isinstance(runbooks, dict) or not all(isinstance(v, (dict, type(None))) for v in runbooks.values()):
+        problems.append("'runbooks': expected a mapping of runbook slugs to parameter mappings")
+    return problems

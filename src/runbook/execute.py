@@ -1,0 +1,453 @@
+"""Execute stage and the run orchestrator.
+
+:func:`plan` resolves everything a run needs without touching the disk (the profile,
+the parameters, the gates); :func:`run` reads as the list of stages: start the kernel,
+open a pending run, parameterize, execute with papermill, record, store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runbook import environments, params
+from runbook.environments import Environment
+from runbook.errors import EXIT_TERMINATED, GateRefused, ParameterError
+from runbook.model import Runbook
+from runbook.project import Project
+from runbook.record import (
+    EXIT_CODES,
+    Failure,
+    RunRecord,
+    failed_step_error,
+    iso,
+    masked_parameters,
+    operator,
+    step_position,
+    step_results,
+    tool_versions,
+    utc_now,
+)
+from runbook.redact import Redactor
+from runbook.schema import DURATION_HELP, parse_duration
+from runbook.store import PendingRun, RunStore, new_run_id
+
+log = logging.getLogger("runbook")
+
+SECRET_ENV = "RUNBOOK_SECRET_{name}"
+KERNEL_START_TIMEOUT_S = 60.0
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived during a run."""
+
+
+@dataclass
+class ExecOptions:
+    """What the caller asked for (``runbook exec`` options)."""
+
+    environment: str | None = None
+    assignments: dict[str, str] = field(default_factory=dict)
+    params_file: Path | None = None
+    timeout: str | None = None
+    assume_yes: bool = False
+    confirm: Callable[[str, str], bool] | None = None
+
+
+@dataclass
+class Plan:
+    """A run resolved and approved, ready to execute (``--dry-run`` prints it)."""
+
+    runbook: Runbook
+    environment: Environment | None
+    values: dict[str, Any]
+    sources: dict[str, str]
+    timeout_s: float | None
+    approved_by: dict[str, str] | None = None
+
+    @property
+    def secrets(self) -> dict[str, str]:
+        return {
+            p.name: str(self.values[p.name])
+            for p in self.runbook.parameters
+            if p.secret and self.values.get(p.name) not in (None, "")
+        }
+
+    @property
+    def public_values(self) -> dict[str, Any]:
+        secret = {p.name for p in self.runbook.parameters if p.secret}
+        return {k: v for k, v in self.values.items() if k not in secret}
+
+
+def plan(project: Project, runbook: Runbook, options: ExecOptions) -> Plan:
+    """Resolve the profile, parameters, time limit and gates of a run; write nothing.
+
+    Raises:
+        EnvironmentProfileError, ParameterError: bad input (exit 2).
+        GateRefused: not allowed here or not confirmed (exit 3).
+    """
+    env_name = options.environment or environments.default_name(project.environments_dir)
+    environment = environments.load(project.environments_dir, env_name) if env_name else None
+    layers: list[tuple[str, dict[str, Any]]] = []
+    declared = {p.name for p in runbook.parameters}
+    if environment is not None:
+        layers.append((environment.path, environment.values_for(runbook.slug, declared)))
+    layers.extend(_secret_env_layer(runbook))
+    if options.params_file is not None:
+        layers.append((f"-f {options.params_file}", params.read_params_file(options.params_file)))
+    layers.append(("-p", options.assignments))
+    values, sources = params.resolve(runbook, layers)
+    timeout_s = _timeout(options.timeout, runbook)
+    result = Plan(runbook, environment, values, sources, timeout_s)
+    result.approved_by = _gate(runbook, environment, options)
+    return result
+
+
+def _secret_env_layer(runbook: Runbook) -> list[tuple[str, dict[str, Any]]]:
+    found = {
+        p.name: os.environ[SECRET_ENV.format(name=p.name.upper())]
+        for p in runbook.parameters
+        if p.secret and SECRET_ENV.format(name=p.name.upper()) in os.environ
+    }
+    return [("environment variable", found)] if found else []
+
+
+def _timeout(option: str | None, runbook: Runbook) -> float | None:
+    if option is None:
+        return runbook.meta.timeout_s
+    try:
+        return parse_duration(option)
+    except ValueError:
+        raise ParameterError(f"--timeout {option!r}: expected {DURATION_HELP}") from None
+
+
+GATE_ENVIRONMENT = "{slug} may not run in '{env}' (its front matter allows: {allowed})"
+GATE_UNCONFIRMED = "{slug} is {what}; confirm on a terminal or pass --yes"
+
+
+def _gate(runbook: Runbook, environment: Environment | None, options: ExecOptions) -> dict[str, str] | None:
+    allowed = runbook.meta.environments
+    env_name = environment.name if environment else None
+    if allowed is not None and env_name not in allowed:
+        raise GateRefused(GATE_ENVIRONMENT.format(slug=runbook.slug, env=env_name or "no environment", allowed=", ".join(allowed)))
+    writes = [s.name for s in runbook.steps if s.effect == "write"]
+    if runbook.meta.risk == "read-only" and not writes:
+        return None
+    what = runbook.meta.risk if runbook.meta.risk != "read-only" else f"read-only but has write steps ({', '.join(writes)})"
+    user = operator()["user"]
+    if options.assume_yes:
+        return {"user": user, "how": "--yes"}
+    if options.confirm is not None and options.confirm(runbook.slug, runbook.meta.risk):
+        return {"user": user, "how": "prompt"}
+    raise GateRefused(GATE_UNCONFIRMED.format(slug=runbook.slug, what=what))
+
+
+@dataclass
+class _Session:
+    """Mutable state of one execution, shared with the engine's hooks."""
+
+    observer: Any
+    redactor: Redactor
+    deadline: float | None
+    current_cell: int | None = None
+    client: Any = None
+    notebook: Any = None
+
+    def cell_started(self, cell: Any, cell_index: int) -> None:
+        self.current_cell = cell_index
+        self.observer.cell_started(cell, cell_index)
+
+    def output(self, output: Any, cell_index: int) -> None:
+        self.observer.output(self.redactor.output(output), cell_index)
+
+    def timeout_for(self, cell: Any) -> float | None:
+        limits = []
+        step_limit = cell.get("metadata", {}).get("timeout")
+        if step_limit is not None:
+            limits.append(parse_duration(step_limit))
+        if self.deadline is not None:
+            limits.append(max(self.deadline - time.monotonic(), 0.01))
+        return min(limits) if limits else None
+
+
+def run(project: Project, planned: Plan, observer_factory: Callable[[], Any]) -> RunRecord:
+    """Execute a planned run and store its record, whatever happens.
+
+    The record is stored on success, failure, timeout, interruption (SIGINT, SIGTERM)
+    and a dying kernel; in every case the kernel and its children are stopped first.
+    The kernel starts first and boots while the rest is imported; ``observer_factory``
+    builds the progress observer after that, for the same reason.
+    """
+    from runbook.kernel import KernelProcess
+
+    runbook = planned.runbook
+    kernel = KernelProcess.start(runbook.kernel_name, project.root, _kernel_env(planned))
+    started = utc_now()
+    store = RunStore(project.runs_dir)
+    try:
+        observer = observer_factory()
+        facts = _runbook_facts(runbook, project.root)
+        pending = store.begin(new_run_id(started), runbook.slug, _started_facts(planned, facts, started))
+    except BaseException:
+        kernel.kill()
+        kernel.stop(grace_s=0)
+        raise
+    session = _Session(observer, Redactor(planned.secrets.values()), _deadline(planned.timeout_s))
+    try:
+        status, failure = _execute_interruptibly(planned, kernel, session, pending)
+        _request_shutdown(session)  # the kernel exits while the run is written
+        notebook = session.redactor.notebook(session.notebook)
+        record = _record(planned, facts, pending, session, status, failure, started)
+        store.commit(pending, record, notebook)
+    finally:
+        kernel.stop()
+    observer.run_finished(record, store.root / record.slug / record.run_id)
+    return record
+
+
+def _deadline(timeout_s: float | None) -> float | None:
+    return time.monotonic() + timeout_s if timeout_s else None
+
+
+def _execute_interruptibly(
+    planned: Plan, kernel: Any, session: _Session, pending: PendingRun
+) -> tuple[str, Failure | None]:
+    """:func:`_execute`, with SIGINT and SIGTERM ending the run as ``interrupted``."""
+    try:
+        with _sigterm_raises():
+            session.observer.run_started(planned.runbook, pending.run_id, planned)
+            return _execute(planned, kernel, session)
+    except Exception as exc:  # a fault of ours or of the Jupyter stack: still a stored run
+        log.debug("run failed outside the runbook's code", exc_info=True)
+        kernel.kill()
+        return "failed", _stop_failure(session, type(exc).__name__, f"internal error: {exc}")
+    except KeyboardInterrupt:
+        kernel.kill()
+        return "interrupted", _stop_failure(session, "KeyboardInterrupt", "interrupted (SIGINT)")
+    except Terminated:
+        kernel.kill()
+        return "interrupted", _stop_failure(session, "Terminated", "terminated (SIGTERM)")
+
+
+def _kernel_env(planned: Plan) -> dict[str, str]:
+    return {SECRET_ENV.format(name=name.upper()): value for name, value in planned.secrets.items()}
+
+
+def _started_facts(planned: Plan, facts: dict[str, Any], started: Any) -> dict[str, Any]:
+    return {
+        "runbook": facts,
+        "environment": planned.environment.name if planned.environment else None,
+        "parameters": masked_parameters(planned.runbook, planned.values),
+        "started_at": iso(started),
+        "operator": operator(),
+    }
+
+
+def _runbook_facts(runbook: Runbook, root: Path) -> dict[str, Any]:
+    return {
+        "slug": runbook.slug,
+        "path": runbook.path,
+        "title": runbook.meta.title,
+        "code_hash": runbook.code_hash,
+        "commit": _git_commit(root),
+    }
+
+
+def _git_commit(root: Path) -> str | None:
+    """The checked-out commit of the project, when it is a git repository."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else None
+
+
+def _execute(planned: Plan, kernel: Any, session: _Session) -> tuple[str, Failure | None]:
+    """Parameterize and execute with papermill; the run's status and failure."""
+    import nbformat
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.engines import papermill_engines
+    from papermill.exceptions import PapermillExecutionError
+    from papermill.execute import prepare_notebook_metadata
+    from papermill.parameterize import parameterize_notebook
+
+    from runbook.engine import ENGINE_NAME
+
+    nb = _papermill_ready(nbformat.from_dict(_with_secret_cell(planned)))
+    nb = parameterize_notebook(nb, planned.public_values, kernel_name=planned.runbook.kernel_name, engine_name=ENGINE_NAME)
+    nb = prepare_notebook_metadata(nb, planned.runbook.path, "", False)
+    session.notebook = nb
+    startup = min(KERNEL_START_TIMEOUT_S, session.timeout_for({}) or KERNEL_START_TIMEOUT_S)
+    try:
+        papermill_engines.execute_notebook_with_engine(
+            ENGINE_NAME,
+            nb,
+            kernel_name=planned.runbook.kernel_name,
+            output_path=None,
+            progress_bar=False,
+            km=kernel,
+            observer=session,
+            session=session,
+            timeout_func=session.timeout_for,
+            start_timeout=startup,
+        )
+    except CellTimeoutError:
+        return "timed_out", _timeout_failure(planned, session)
+    except DeadKernelError:
+        return "failed", _stop_failure(session, "DeadKernelError", kernel.exit_reason())
+    except PapermillExecutionError:
+        pass
+    except RuntimeError as exc:  # the kernel never became ready
+        if kernel.is_alive():
+            raise
+        return "failed", _stop_failure(session, "DeadKernelError", f"{kernel.exit_reason()} ({exc})")
+    failure = failed_step_error(nb)
+    return ("failed", failure) if failure else ("succeeded", None)
+
+
+def _papermill_ready(nb: Any) -> Any:
+    """The metadata papermill's own notebook loader adds (``load_notebook_node``)."""
+    from papermill import __version__ as papermill_version
+
+    nb.metadata.setdefault(
+        "papermill",
+        {"default_parameters": {}, "parameters": {}, "environment_variables": {}, "version": papermill_version},
+    )
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", [])
+        cell.metadata.setdefault("papermill", {})
+    return nb
+
+
+def _with_secret_cell(planned: Plan) -> dict[str, Any]:
+    """The notebook with a cell reading each secret from the kernel's environment.
+
+    Secret values never appear in a cell: papermill injects the public parameters, and
+    this cell (right after the parameters cell) reads the secrets from the environment.
+    """
+    nb = planned.runbook.notebook
+    if not planned.secrets:
+        return nb
+    from runbook.parse import parameters_cell_index
+
+    lines = ["import os as _runbook_os"]
+    lines += [f"{name} = _runbook_os.environ[{SECRET_ENV.format(name=name.upper())!r}]" for name in planned.secrets]
+    lines.append("del _runbook_os")
+    cell = {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {"tags": ["injected-secrets"]},
+        "outputs": [],
+        "source": "\n".join(lines),
+    }
+    cells = list(nb["cells"])
+    index = parameters_cell_index(nb)
+    cells.insert(index + 1 if index is not None else 0, cell)
+    return {**nb, "cells": cells}
+
+
+def _timeout_failure(planned: Plan, session: _Session) -> Failure:
+    step_index, step_name = step_position(session.notebook, session.current_cell)
+    cell = session.notebook.cells[session.current_cell] if session.current_cell is not None else {}
+    step_limit = cell.get("metadata", {}).get("timeout") if cell else None
+    if step_limit is not None and (
+        session.deadline is None or parse_duration(step_limit) <= (planned.timeout_s or float("inf"))
+    ):
+        message = f"step '{step_name}' exceeded its {step_limit}s timeout"
+    else:
+        message = f"the run exceeded its {planned.timeout_s:g}s timeout"
+    return Failure(step_index, step_name, "TimeoutError", message)
+
+
+def _stop_failure(session: _Session, exception: str, message: str) -> Failure:
+    if session.notebook is None:
+        return Failure(None, None, exception, message)
+    step_index, step_name = step_position(session.notebook, session.current_cell)
+    return Failure(step_index, step_name, exception, message)
+
+
+def _request_shutdown(session: _Session) -> None:
+    """Ask the kernel to exit (it does while the record is written)."""
+    client = session.client
+    kc = getattr(client, "kc", None)
+    if kc is None:
+        return
+    try:
+        kc.shutdown()
+        kc.stop_channels()
+    except Exception:  # the kernel may be gone already; stop() kills what is left
+        log.debug("kernel shutdown request failed", exc_info=True)
+
+
+def _record(
+    planned: Plan,
+    facts: dict[str, Any],
+    pending: PendingRun,
+    session: _Session,
+    status: str,
+    failure: Failure | None,
+    started: Any,
+) -> RunRecord:
+    finished = utc_now()
+    nb = session.notebook
+    redact = session.redactor
+    if failure is not None:
+        failure = Failure(failure.step_index, failure.step_name, failure.exception, redact.text(failure.message))
+    return RunRecord(
+        run_id=pending.run_id,
+        runbook=facts,
+        environment=planned.environment.name if planned.environment else None,
+        parameters=masked_parameters(planned.runbook, planned.values),
+        status=status,
+        exit_code=_exit_code(status, failure),
+        started_at=iso(started),
+        finished_at=iso(finished),
+        duration_s=round((finished - started).total_seconds(), 3),
+        operator=operator(),
+        steps=step_results(nb, status, session.current_cell) if nb is not None else [],
+        failure=failure,
+        approved_by=planned.approved_by,
+        tool=tool_versions(),
+        redactions=redact.count,
+    )
+
+
+def _exit_code(status: str, failure: Failure | None) -> int:
+    if status == "interrupted" and failure is not None and failure.exception == "Terminated":
+        return EXIT_TERMINATED
+    return EXIT_CODES[status]
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` for the duration of a run."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

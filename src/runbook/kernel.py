@@ -1,0 +1,202 @@
+"""Start a Jupyter kernel early, over IPC, and stop it without leaving anything behind.
+
+The kernel is the slowest thing to start, so ``runbook exec`` spawns it before importing
+the Jupyter stack and parses while it boots. :class:`KernelProcess` then plays the part of
+nbclient's kernel manager: nbclient asks it for a client, whether the kernel is alive, and
+to interrupt it. Sockets are Unix domain sockets in a private folder: no TCP port opens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from runbook.errors import KernelError
+
+_PYTHON_NAMES = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
+_NATIVE_ARGV = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+def find_kernelspec(name: str) -> dict[str, Any]:
+    """The kernel.json of kernel ``name`` from Jupyter's data path.
+
+    ``python3`` falls back to this interpreter's ipykernel, as jupyter_client does.
+    """
+    from jupyter_core.paths import jupyter_path
+
+    for folder in jupyter_path("kernels"):
+        spec_file = Path(folder) / name / "kernel.json"
+        if spec_file.is_file():
+            try:
+                spec: dict[str, Any] = json.loads(spec_file.read_text("utf-8"))
+            except (OSError, ValueError) as exc:
+                raise KernelError(f"{spec_file}: unreadable kernel spec: {exc}") from None
+            spec["resource_dir"] = str(spec_file.parent)
+            return spec
+    if name in ("python3", "python"):
+        return {"argv": list(_NATIVE_ARGV), "language": "python", "display_name": "Python 3"}
+    raise KernelError(
+        f"no kernel named '{name}'; install it (e.g. `python -m ipykernel install --user --name {name}`) "
+        "or change kernelspec.name in the runbook's front matter"
+    )
+
+
+class KernelProcess:
+    """A running kernel process and its connection info; nbclient's ``km``."""
+
+    def __init__(self, process: subprocess.Popen[bytes], folder: Path, info: dict[str, Any], log: Path) -> None:
+        self.process = process
+        self.folder = folder
+        self.connection_info = info
+        self.log_path = log
+        self.kernel_name = info.get("kernel_name", "")
+        self.has_kernel = True
+
+    @classmethod
+    def start(cls, name: str, cwd: Path, env: dict[str, str] | None = None) -> KernelProcess:
+        """Spawn kernel ``name`` in ``cwd`` with ``env`` added to this process's environment."""
+        spec = find_kernelspec(name)
+        folder = Path(tempfile.mkdtemp(prefix="runbook-kernel-"))  # mode 0700: the key stays private
+        connection_file = folder / "kernel.json"
+        info = {
+            "transport": "ipc",
+            "ip": str(folder / "ipc"),
+            "shell_port": 1,
+            "iopub_port": 2,
+            "stdin_port": 3,
+            "control_port": 4,
+            "hb_port": 5,
+            "key": secrets.token_hex(32),
+            "signature_scheme": "hmac-sha256",
+            "kernel_name": name,
+        }
+        connection_file.write_text(json.dumps(info), "utf-8")
+        argv = [
+            a.replace("{connection_file}", str(connection_file)).replace("{resource_dir}", spec.get("resource_dir", ""))
+            for a in spec["argv"]
+        ]
+        if argv and argv[0] in _PYTHON_NAMES:
+            argv[0] = sys.executable
+        if any("ipykernel" in a for a in argv):
+            # As nbclient does: no IPython history database, which is slow and locks
+            # when several runs share it.
+            argv.append("--HistoryManager.hist_file=:memory:")
+        kernel_env = {**os.environ, **spec.get("env", {}), **(env or {})}
+        kernel_env["JPY_PARENT_PID"] = str(os.getpid())  # the kernel exits if we die
+        kernel_env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+        log = folder / "kernel.log"
+        try:
+            with log.open("wb") as log_file:
+                process = subprocess.Popen(
+                    argv,
+                    cwd=str(cwd),
+                    env=kernel_env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise KernelError(f"cannot start kernel '{name}' ({argv[0]}): {exc.strerror}") from None
+        return cls(process, folder, info, log)
+
+    # -- the part of jupyter_client's KernelManager that nbclient uses --
+
+    def client(self) -> Any:
+        """An asynchronous kernel client connected to this kernel.
+
+        Its liveness check asks the process, as a client owned by a KernelManager does;
+        the heartbeat alone reports a kernel that is still booting as dead.
+        """
+        from jupyter_client.asynchronous import AsyncKernelClient
+
+        process = self.process
+
+        class ProcessKernelClient(AsyncKernelClient):  # type: ignore[misc]
+            async def _async_is_alive(self) -> bool:
+                return process.poll() is None
+
+            is_alive = _async_is_alive
+
+        client = ProcessKernelClient()
+        client.load_connection_info(self.connection_info)
+        return client
+
+    def is_alive(self) -> bool:
+        return self.process.poll() is None
+
+    def interrupt_kernel(self) -> None:
+        if self.is_alive():
+            os.kill(self.process.pid, signal.SIGINT)
+
+    # -- ending --
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def exit_reason(self) -> str:
+        """Why the kernel process ended, with the last line it printed."""
+        code = self.process.poll()
+        if code is None:
+            return "the kernel is still running"
+        if code < 0:
+            try:
+                how = f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"killed by signal {-code}"
+        else:
+            how = f"exited with status {code}"
+        tail = ""
+        try:
+            lines = [ln for ln in self.log_path.read_text("utf-8", "replace").splitlines() if ln.strip()]
+            tail = f": {lines[-1].strip()[:200]}" if lines else ""
+        except OSError:
+            pass
+        return f"the kernel died ({how}){tail}"
+
+    def stop(self, grace_s: float = 2.0) -> None:
+        """Stop the kernel and everything it started; remove its sockets and key.
+
+        The caller asks the kernel to shut down first (over the control channel); this
+        waits up to ``grace_s`` for that, then kills the kernel's process group and any
+        descendants that left it.
+        """
+        try:
+            self.process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def kill(self) -> None:
+        """Kill the kernel and its descendants now."""
+        import psutil
+
+        try:
+            descendants = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.Error:
+            descendants = []
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for child in descendants:
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
+        deadline = time.monotonic() + 5
+        while self.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        psutil.wait_procs(descendants, timeout=2)

@@ -1,0 +1,139 @@
+"""Parameter resolution: runbook defaults, then the environment profile, then ``-f``, then ``-p``.
+
+Values given as text (``-p key=value``) are coerced to the parameter's type; values from
+YAML are checked against it. Unknown keys name the known ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runbook.errors import ParameterError
+from runbook.model import Parameter, Runbook
+
+_TRUE = {"true", "yes", "on", "1", "y"}
+_FALSE = {"false", "no", "off", "0", "n"}
+_EXPECTED = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "list": "a list, e.g. [a, b]",
+    "dict": "a mapping, e.g. {key: value}",
+    "str": "text",
+}
+
+
+def parse_assignments(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; bad syntax names the argument."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ParameterError(f"-p {pair!r}: expected KEY=VALUE, e.g. -p replica=db-2")
+        values[key.strip()] = value
+    return values
+
+
+def read_params_file(path: Path) -> dict[str, Any]:
+    """A ``-f params.yml`` file: a mapping of parameter names to values."""
+    try:
+        data = yaml.safe_load(path.read_text("utf-8"))
+    except OSError as exc:
+        raise ParameterError(f"-f {path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ParameterError(f"-f {path}: not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ParameterError(f"-f {path}: expected a mapping of parameter names to values")
+    return data
+
+
+def coerce(param: Parameter, value: Any, source: str) -> Any:
+    """``value`` converted to ``param``'s type.
+
+    Args:
+        param: the declared parameter.
+        value: text from the command line, or a value loaded from YAML.
+        source: where the value came from, for the message (``-p``, ``-f params.yml``).
+
+    Raises:
+        ParameterError: the value does not fit the type.
+    """
+    try:
+        return _coerce(param.type, value)
+    except (ValueError, TypeError, yaml.YAMLError):
+        shown = "••••••" if param.secret else repr(value)
+        raise ParameterError(
+            f"parameter '{param.name}' ({source}): expected {_EXPECTED.get(param.type, param.type)}, got {shown}"
+        ) from None
+
+
+def _coerce(kind: str, value: Any) -> Any:
+    if kind == "str":
+        if isinstance(value, (dict, list)):
+            raise TypeError(value)
+        return value if isinstance(value, str) else str(value)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError(value)
+    if kind == "int":
+        if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+            raise TypeError(value)
+        return int(value if not isinstance(value, str) else value.strip())
+    if kind == "float":
+        if isinstance(value, bool):
+            raise TypeError(value)
+        return float(value)
+    if kind in ("list", "dict"):
+        loaded = yaml.safe_load(value) if isinstance(value, str) else value
+        if not isinstance(loaded, list if kind == "list" else dict):
+            raise TypeError(value)
+        return loaded
+    return yaml.safe_load(value) if isinstance(value, str) else value
+
+
+def unknown_key_error(runbook: Runbook, key: str, source: str) -> ParameterError:
+    """The error for a key the runbook does not declare, listing the known ones."""
+    known = [p.name for p in runbook.parameters]
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    listed = ", ".join(known) if known else "none: it has no parameters cell"
+    return ParameterError(f"unknown parameter '{key}' ({source}) for {runbook.slug}; known: {listed}{hint}")
+
+
+def resolve(
+    runbook: Runbook,
+    layers: list[tuple[str, dict[str, Any]]],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Merge value layers over the runbook's defaults.
+
+    Args:
+        runbook: the parsed runbook.
+        layers: ``(source, values)`` pairs, lowest precedence first.
+
+    Returns:
+        The resolved values, and for each the source it came from (``default`` if none).
+    """
+    values = {p.name: p.default for p in runbook.parameters}
+    sources = {p.name: "default" for p in runbook.parameters}
+    for source, layer in layers:
+        for key, value in layer.items():
+            param = runbook.parameter(key)
+            if param is None:
+                raise unknown_key_error(runbook, key, source)
+            values[key] = coerce(param, value, source)
+            sources[key] = source
+    return values, sources

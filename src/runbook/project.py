@@ -1,0 +1,176 @@
+"""Project discovery: the root, its runbooks and name resolution.
+
+The project root is the nearest folder upward from the working directory that holds
+``mkdocs.yml``. Runbooks are the ``.md`` files under ``runbooks/`` at any depth; each is
+named by its slug (the file stem, unique in the project) or by its path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from runbook.errors import ProjectError
+from runbook.model import Runbook
+
+CONFIG_FILE = "mkdocs.yml"
+RUNBOOKS_DIR = "runbooks"
+RUNS_DIR = "runs"
+ENVIRONMENTS_DIR = "environments"
+CACHE_DIR = ".runbook/cache"
+
+NO_PROJECT = "no Runbook project here: no {config} in {cwd} or any folder above it; run inside a project"
+UNKNOWN_RUNBOOK = "unknown runbook '{name}'{hint}; `runbook list` shows them all"
+CLASHING_SLUG = "runbook name '{slug}' is ambiguous: {paths}; rename one file or name it by path"
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder upward from ``start`` that holds ``mkdocs.yml``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise ProjectError(NO_PROJECT.format(config=CONFIG_FILE, cwd=here))
+
+
+@dataclass
+class Project:
+    """A Runbook project on disk."""
+
+    root: Path
+
+    @classmethod
+    def discover(cls, start: Path | None = None) -> Project:
+        """The project containing ``start`` (default: the working directory)."""
+        return cls(find_root(start))
+
+    @property
+    def runbooks_dir(self) -> Path:
+        return self.root / RUNBOOKS_DIR
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / RUNS_DIR
+
+    @property
+    def environments_dir(self) -> Path:
+        return self.root / ENVIRONMENTS_DIR
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the root, with forward slashes."""
+        return path.relative_to(self.root).as_posix()
+
+    def contains(self, path: Path) -> bool:
+        """Whether ``path``, with symlinks resolved, stays inside the project."""
+        try:
+            path.resolve().relative_to(self.root.resolve())
+        except ValueError:
+            return False
+        return True
+
+    @cached_property
+    def sources(self) -> dict[str, list[Path]]:
+        """Every runbook file by slug (a list, so clashes can be reported)."""
+        found: dict[str, list[Path]] = {}
+        if not self.runbooks_dir.is_dir():
+            return found
+        for folder, dirs, files in os.walk(self.runbooks_dir):
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+            for name in sorted(files):
+                if name.endswith(".md") and not name.startswith((".", "_")):
+                    path = Path(folder) / name
+                    if self.contains(path):
+                        found.setdefault(path.stem, []).append(path)
+        return found
+
+    def clashes(self) -> dict[str, list[Path]]:
+        """Slugs shared by more than one file."""
+        return {slug: paths for slug, paths in self.sources.items() if len(paths) > 1}
+
+    def resolve(self, name: str) -> tuple[str, Path]:
+        """The slug and file of a runbook named by slug or by path.
+
+        Raises:
+            ProjectError: unknown name (with the closest slugs), an ambiguous slug, or a
+                path outside the project.
+        """
+        if name.endswith(".md") or "/" in name or os.sep in name:
+            return self._resolve_path(name)
+        paths = self.sources.get(name)
+        if not paths:
+            close = difflib.get_close_matches(name, list(self.sources), n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise ProjectError(UNKNOWN_RUNBOOK.format(name=name, hint=hint))
+        if len(paths) > 1:
+            listed = ", ".join(self.relative(p) for p in paths)
+            raise ProjectError(CLASHING_SLUG.format(slug=name, paths=listed))
+        return name, paths[0]
+
+    def _resolve_path(self, name: str) -> tuple[str, Path]:
+        candidate = Path(name)
+        if not candidate.is_absolute():
+            candidate = Path.cwd() / candidate
+        if not self.contains(candidate):
+            raise ProjectError(f"{name}: outside the project at {self.root}; runbooks live under {RUNBOOKS_DIR}/")
+        if not candidate.is_file():
+            raise ProjectError(UNKNOWN_RUNBOOK.format(name=name, hint=" (no such file)"))
+        resolved = candidate.resolve()
+        for slug, paths in self.sources.items():
+            if any(p.resolve() == resolved for p in paths):
+                if len(paths) > 1:
+                    listed = ", ".join(self.relative(p) for p in paths)
+                    raise ProjectError(CLASHING_SLUG.format(slug=slug, paths=listed))
+                return slug, paths[0]
+        raise ProjectError(f"{name}: not a runbook; runbooks are the .md files under {RUNBOOKS_DIR}/")
+
+    def load(self, name: str, *, write_cache: bool = True) -> Runbook:
+        """Parse the runbook named ``name`` (slug or path)."""
+        slug, path = self.resolve(name)
+        return self.load_path(slug, path, write_cache=write_cache)
+
+    def load_path(self, slug: str, path: Path, *, write_cache: bool = True) -> Runbook:
+        """Parse one runbook file, reusing a cached parse of identical content.
+
+        The cache (``.runbook/cache/parse``) is keyed on the file's content, so an edit is
+        never served stale; ``write_cache=False`` leaves the disk untouched (``--dry-run``).
+        """
+        from runbook.parse import PARSER_VERSION, parse_text, read_text
+
+        rel = self.relative(path)
+        text = read_text(path, rel)
+        key = hashlib.sha256(f"{PARSER_VERSION}\0{slug}\0{rel}\0{text}".encode()).hexdigest()
+        cached = self._cache_get(key)
+        if cached is not None:
+            return cached
+        runbook = parse_text(text, rel, slug)
+        if write_cache:
+            self._cache_put(key, runbook)
+        return runbook
+
+    def runbooks(self) -> list[Runbook]:
+        """Every runbook with a unique slug, parsed, in slug order."""
+        return [self.load_path(slug, paths[0]) for slug, paths in sorted(self.sources.items()) if len(paths) == 1]
+
+    def _cache_path(self, key: str) -> Path:
+        return self.root / CACHE_DIR / "parse" / f"{key}.json"
+
+    def _cache_get(self, key: str) -> Runbook | None:
+        try:
+            return Runbook.from_dict(json.loads(self._cache_path(key).read_text("utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _cache_put(self, key: str, runbook: Runbook) -> None:
+        target = self._cache_path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(runbook.to_dict()), "utf-8")
+            os.replace(tmp, target)
+        except OSError:
+            pass  # a read-only checkout still works, only slower

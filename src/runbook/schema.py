@@ -1,0 +1,164 @@
+"""Declared schema of runbook front matter, with a validator that reports every problem.
+
+Also the small value parsers shared by the CLI and the profiles: durations (``90s``,
+``10m``) and schedules (``daily`` ... ``annually``, ``<N>h``, ``<N>d``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from runbook.model import KINDS, LEVELS, RISKS, FrontMatter
+
+SCHEDULES = {
+    "daily": 86400.0,
+    "weekly": 7 * 86400.0,
+    "monthly": 30 * 86400.0,
+    "quarterly": 91 * 86400.0,
+    "annually": 365 * 86400.0,
+}
+SCHEDULE_HELP = "daily, weekly, monthly, quarterly, annually or <N>h/<N>d"
+DURATION_HELP = "seconds or a duration like 90s, 10m, 2h"
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_EVERY = re.compile(r"^(\d+)([hd])$")
+
+#: Keys that jupytext (Markdown and MyST) keeps in the same front matter as ours.
+JUPYTEXT_KEYS = ("jupyter", "jupytext", "kernelspec")
+REQUIRED = ("title", "summary", "owner")
+OPTIONAL = ("tags", "kind", "level", "risk", "schedule", "timeout", "environments")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"10m"``, ``"2h"`` or ``"1d"``.
+
+    Raises:
+        ValueError: the value is not a positive duration.
+    """
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(value)
+        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError(value)
+    return seconds
+
+
+def parse_schedule(value: Any) -> float:
+    """Seconds between due runs for a schedule name or ``<N>h``/``<N>d``.
+
+    Raises:
+        ValueError: the value is not a known schedule.
+    """
+    text = str(value).strip().lower()
+    if text in SCHEDULES:
+        return SCHEDULES[text]
+    match = _EVERY.match(text)
+    if match and int(match.group(1)) > 0:
+        return int(match.group(1)) * _UNITS[match.group(2)]
+    raise ValueError(value)
+
+
+def _string(data: dict[str, Any], key: str, problems: list[str]) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"'{key}': expected a non-empty string, got {value!r}")
+        return None
+    return value.strip()
+
+
+def _choice(
+    data: dict[str, Any], key: str, allowed: tuple[str, ...], default: str | None, problems: list[str]
+) -> str | None:
+    value = data.get(key, default)
+    if value is None or value in allowed:
+        return value
+    problems.append(f"'{key}': expected {', '.join(allowed)}, got {value!r}")
+    return default
+
+
+def _words(data: dict[str, Any], key: str, problems: list[str]) -> tuple[str, ...] | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        problems.append(f"'{key}': expected a list of words, got {value!r}")
+        return None
+    return tuple(v.strip() for v in value)
+
+
+def validate_front_matter(data: Any) -> tuple[FrontMatter | None, list[str]]:
+    """Validate raw front matter, collecting every problem.
+
+    Args:
+        data: the YAML-loaded front matter.
+
+    Returns:
+        The front matter (None when there are problems) and the list of problems, each
+        naming its key and what is allowed.
+    """
+    if not isinstance(data, dict):
+        return None, [f"front matter: expected a mapping of keys, got {type(data).__name__}"]
+    problems: list[str] = []
+    known = set(REQUIRED) | set(OPTIONAL) | set(JUPYTEXT_KEYS)
+    for key in data:
+        if key not in known:
+            problems.append(
+                f"unknown front matter key '{key}' (known: {', '.join(REQUIRED + OPTIONAL)})"
+            )
+    for key in REQUIRED:
+        if data.get(key) is None:
+            problems.append(f"missing required key '{key}'")
+    title, summary, owner = (_string(data, k, problems) for k in REQUIRED)
+    tags = _words(data, "tags", problems) or ()
+    environments = _words(data, "environments", problems)
+    kind = _choice(data, "kind", KINDS, "runbook", problems)
+    risk = _choice(data, "risk", RISKS, "read-only", problems)
+    level = _choice(data, "level", LEVELS, None, problems)
+    if kind == "training" and level is None and "level" not in data:
+        problems.append(f"'level': training pages need a level ({', '.join(LEVELS)})")
+    schedule, schedule_s = _timed(data, "schedule", parse_schedule, SCHEDULE_HELP, problems)
+    timeout, timeout_s = _timed(data, "timeout", parse_duration, DURATION_HELP, problems)
+    if problems:
+        return None, problems
+    assert title and summary and owner and kind and risk
+    return (
+        FrontMatter(
+            title=title,
+            summary=summary,
+            owner=owner,
+            tags=tags,
+            kind=kind,
+            level=level,
+            risk=risk,
+            schedule=schedule,
+            schedule_s=schedule_s,
+            timeout=timeout,
+            timeout_s=timeout_s,
+            environments=environments,
+        ),
+        [],
+    )
+
+
+def _timed(
+    data: dict[str, Any], key: str, parser: Any, allowed: str, problems: list[str]
+) -> tuple[str | None, float | None]:
+    value = data.get(key)
+    if value is None:
+        return None, None
+    try:
+        return str(value), parser(value)
+    except ValueError:
+        problems.append(f"'{key}': expected {allowed}, got {value!r}")
+        return None, None

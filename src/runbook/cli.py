@@ -53,6 +53,10 @@ def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool) -> None:
     ctx.meta["runbook.debug"] = debug
     level = logging.WARNING if quiet or not verbose else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        # The Jupyter stack's messages repeat what the run's own output says.
+        for name in ("runbook.nbclient", "papermill", "traitlets"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _project() -> Any:

@@ -7,6 +7,7 @@ time limits through nbclient's ``timeout_func``.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 from papermill.clientwrap import PapermillNotebookClient
@@ -14,6 +15,9 @@ from papermill.engines import NBClientEngine, papermill_engines
 from traitlets import Any as AnyTrait
 
 ENGINE_NAME = "runbook"
+#: nbclient's own messages (e.g. "Timeout waiting for execute reply"); the run's outcome
+#: is reported by the runbook's console, so these show only with -v.
+client_log = logging.getLogger("runbook.nbclient")
 
 
 class Observer(Protocol):
@@ -62,6 +66,7 @@ class RunbookEngine(NBClientEngine):  # type: ignore[misc]
             observer=observer,
             on_cell_start=observer.cell_started,
             log_output=False,
+            log=client_log,
         )
         session.client = client
         return client.execute()

@@ -229,10 +229,10 @@ def _execute_interruptibly(
         kernel.kill()
         return "failed", _stop_failure(session, type(exc).__name__, f"internal error: {exc}")
     except KeyboardInterrupt:
-        kernel.kill()
+        kernel.interrupt_kernel()  # the cell's `finally:` blocks run; stop() kills after a grace
         return "interrupted", _stop_failure(session, "KeyboardInterrupt", "interrupted (SIGINT)")
     except Terminated:
-        kernel.kill()
+        kernel.interrupt_kernel()
         return "interrupted", _stop_failure(session, "Terminated", "terminated (SIGTERM)")
 
 
@@ -291,7 +291,10 @@ def _execute(planned: Plan, kernel: Any, session: _Session) -> tuple[str, Failur
     from runbook.engine import ENGINE_NAME
 
     nb = _papermill_ready(nbformat.from_dict(_with_secret_cell(planned)))
-    nb = parameterize_notebook(nb, planned.public_values, kernel_name=planned.runbook.kernel_name, engine_name=ENGINE_NAME)
+    if planned.runbook.parameters:
+        nb = parameterize_notebook(
+            nb, planned.public_values, kernel_name=planned.runbook.kernel_name, engine_name=ENGINE_NAME
+        )
     nb = prepare_notebook_metadata(nb, planned.runbook.path, "", False)
     session.notebook = nb
     startup = min(KERNEL_START_TIMEOUT_S, session.timeout_for({}) or KERNEL_START_TIMEOUT_S)
@@ -309,6 +312,8 @@ def _execute(planned: Plan, kernel: Any, session: _Session) -> tuple[str, Failur
             start_timeout=startup,
         )
     except CellTimeoutError:
+        # Interrupt the cell, so its `finally:` blocks run before the kernel is stopped.
+        kernel.interrupt_kernel()
         return "timed_out", _timeout_failure(planned, session)
     except DeadKernelError:
         return "failed", _stop_failure(session, "DeadKernelError", kernel.exit_reason())

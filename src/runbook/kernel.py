@@ -86,13 +86,16 @@ class KernelProcess:
         ]
         if argv and argv[0] in _PYTHON_NAMES:
             argv[0] = sys.executable
-        if any("ipykernel" in a for a in argv):
+        if argv[:3] == [sys.executable, "-m", "ipykernel_launcher"]:
+            argv[2] = "runbook.ipc_kernel"  # same kernel, without ipykernel's TCP fork pipe
+        if any("ipykernel" in a or "runbook.ipc_kernel" in a for a in argv):
             # As nbclient does: no IPython history database, which is slow and locks
             # when several runs share it.
             argv.append("--HistoryManager.hist_file=:memory:")
         kernel_env = {**os.environ, **spec.get("env", {}), **(env or {})}
         kernel_env["JPY_PARENT_PID"] = str(os.getpid())  # the kernel exits if we die
         kernel_env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+        kernel_env["RUNBOOK_KERNEL_DIR"] = str(folder)
         log = folder / "kernel.log"
         try:
             with log.open("wb") as log_file:
@@ -174,10 +177,11 @@ class KernelProcess:
         """
         try:
             self.process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            pass
-        self.kill()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            pass  # too slow, or a second Ctrl-C: stop waiting
+        finally:
+            self.kill()
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def kill(self) -> None:
         """Kill the kernel and its descendants now."""
@@ -197,6 +201,17 @@ class KernelProcess:
             except psutil.Error:
                 pass
         deadline = time.monotonic() + 5
-        while self.process.poll() is None and time.monotonic() < deadline:
+        while time.monotonic() < deadline and (
+            self.process.poll() is None or not all(_gone(child) for child in descendants)
+        ):
             time.sleep(0.01)
-        psutil.wait_procs(descendants, timeout=2)
+
+
+def _gone(process: Any) -> bool:
+    """Whether a process has exited (a zombie waiting for its parent counts as gone)."""
+    import psutil
+
+    try:
+        return bool(process.status() == psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return True

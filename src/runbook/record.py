@@ -138,17 +138,23 @@ def step_results(nb: dict[str, Any], run_status: str, current_cell: int | None) 
         if cell["cell_type"] != "code" or not step:
             continue
         pm = cell.get("metadata", {}).get("papermill", {})
+        # papermill marks cells it never reached "completed" when a run stops early:
+        # a cell without a start time did not run.
         status = {"completed": "succeeded", "failed": "failed", "running": "failed"}.get(pm.get("status"), "skipped")
-        if index == current_cell and run_status in ("timed_out", "interrupted"):
+        if not pm.get("start_time") or (
+            current_cell is not None and index > current_cell and run_status != "succeeded"
+        ):
+            status = "skipped"
+        elif index == current_cell and run_status in ("timed_out", "interrupted"):
             status = run_status
         elif status == "succeeded" and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
             status = "failed"
-        duration = pm.get("duration")
+        duration = pm.get("duration") if status != "skipped" else None
         results.append(
             StepResult(
                 name=step,
                 status=status,
-                started_at=_iso_text(pm.get("start_time")),
+                started_at=_iso_text(pm.get("start_time")) if status != "skipped" else None,
                 duration_s=round(duration, 3) if isinstance(duration, (int, float)) else None,
                 effect=cell["metadata"].get("effect", "read"),
             )

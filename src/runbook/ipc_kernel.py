@@ -1,0 +1,57 @@
+"""Launch an IPython kernel with no TCP socket at all.
+
+ipykernel binds its sockets to the transport in the connection file (Unix domain sockets
+here), except one: the pipe that carries output from forked child processes back to the
+kernel, which it always binds to a random TCP port on 127.0.0.1. This launcher moves that
+pipe onto a Unix domain socket beside the others. ``runbook.kernel`` starts Python kernels
+with ``python -m runbook.ipc_kernel -f CONNECTION_FILE`` when the kernel's interpreter is
+this one.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from typing import Any
+
+import zmq
+from ipykernel import iostream, kernelapp
+
+
+class IPCPipeIOPubThread(iostream.IOPubThread):  # type: ignore[misc]
+    """IOPubThread whose fork pipe is ``ipc://`` instead of ``tcp://127.0.0.1``."""
+
+    def _setup_pipe_in(self) -> None:
+        self._pipe_uuid = os.urandom(16)
+        folder = os.environ.get("RUNBOOK_KERNEL_DIR") or tempfile.gettempdir()
+        self._pipe_address = f"ipc://{folder}/pipe-{secrets.token_hex(4)}"
+        pipe_in = self.socket.context.socket(zmq.PULL)
+        pipe_in.linger = 0
+        try:
+            pipe_in.bind(self._pipe_address)
+        except zmq.ZMQError:
+            pipe_in.close()
+            super()._setup_pipe_in()  # fall back to ipykernel's own pipe
+            return
+        self._pipe_in = iostream.ZMQStream(pipe_in, self.io_loop)
+        self._pipe_in.on_recv(self._handle_pipe_msg)
+
+    def _setup_pipe_out(self) -> tuple[Any, Any]:
+        if not hasattr(self, "_pipe_address"):
+            return super()._setup_pipe_out()  # type: ignore[no-any-return]
+        ctx = zmq.Context()
+        pipe_out = ctx.socket(zmq.PUSH)
+        pipe_out.linger = 3000
+        pipe_out.connect(self._pipe_address)
+        return ctx, pipe_out
+
+
+def main() -> None:
+    if hasattr(iostream.IOPubThread, "_setup_pipe_in") and hasattr(kernelapp, "IOPubThread"):
+        kernelapp.IOPubThread = IPCPipeIOPubThread
+    kernelapp.launch_new_instance()
+
+
+if __name__ == "__main__":
+    main()

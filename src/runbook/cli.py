@@ -93,7 +93,7 @@ def list_command(as_json: bool) -> None:
         return
     from rich.markup import escape
 
-    from runbook.console import out, styled_status, table
+    from runbook.console import out, styled_status, table, when
 
     rows = [
         [
@@ -103,7 +103,7 @@ def list_command(as_json: bool) -> None:
             s.runbook.meta.risk,
             s.runbook.meta.schedule or "-",
             styled_status(s.state),
-            s.latest.started_at if s.latest else "-",
+            when(s.latest.started_at if s.latest else None),
         ]
         for s in standings
     ]
@@ -189,7 +189,7 @@ def _print_show(runbook: Any, runs: list[Any], command: str) -> None:
 def _run_row(record: Any) -> list[str]:
     from rich.markup import escape
 
-    from runbook.console import styled_status
+    from runbook.console import styled_status, when
 
     took = f"{record.duration_s:.1f}s" if record.duration_s is not None else "-"
     return [
@@ -197,7 +197,7 @@ def _run_row(record: Any) -> list[str]:
         escape(record.slug),
         styled_status(record.status),
         escape(record.environment or "-"),
-        record.started_at,
+        when(record.started_at),
         took,
         escape(record.operator.get("user", "?")),
     ]
@@ -296,23 +296,22 @@ def exec_command(
     project = _project()
     if due:
         ctx.exit(_exec_due(project, options, dry_run, as_json))
-    runbook = project.load(name or "", write_cache=not dry_run)
-    ctx.exit(_exec_one(project, runbook, options, dry_run, as_json))
+    ctx.exit(_exec_one(project, name or "", options, dry_run, as_json))
 
 
-def _exec_one(project: Any, runbook: Any, options: Any, dry_run: bool, as_json: bool) -> int:
+def _observer() -> Any:
+    from runbook.console import ExecObserver
+
+    return ExecObserver()
+
+
+def _exec_one(project: Any, name: str, options: Any, dry_run: bool, as_json: bool) -> int:
     from runbook import execute
 
-    planned = execute.plan(project, runbook, options)
     if dry_run:
-        _print_plan(planned, as_json)
+        _print_plan(execute.plan(project, project.load(name, write_cache=False), options), as_json)
         return 0
-    def observer() -> Any:
-        from runbook.console import ExecObserver
-
-        return ExecObserver()
-
-    record = execute.run(project, planned, observer)
+    record = execute.exec_runbook(project, name, options, _observer)
     if as_json:
         _emit_json(record.to_dict())
     return int(record.exit_code)
@@ -329,7 +328,7 @@ def _exec_due(project: Any, options: Any, dry_run: bool, as_json: bool) -> int:
     worst = 0
     for runbook in due:
         try:
-            code = _exec_one(project, runbook, options, dry_run, as_json)
+            code = _exec_one(project, runbook.slug, options, dry_run, as_json)
         except RunbookError as exc:
             click.echo(f"Error: {exc}", err=True)
             code = exc.exit_code

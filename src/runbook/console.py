@@ -7,6 +7,7 @@ appear only when stderr is a terminal; rich turns them off otherwise.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,14 @@ STATUS_STYLE = {
     "never run": "dim",
 }
 
+#: Width for output that is not a terminal (pipes, files, CI logs): wide enough that
+#: table rows stay on one line for grep and diff.
+PIPE_WIDTH = 240
+
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
+if not out.is_terminal:
+    out = Console(highlight=False, soft_wrap=True, width=PIPE_WIDTH)
 
 
 def strip_ansi(text: str) -> str:
@@ -38,11 +45,29 @@ def styled_status(status: str | None) -> str:
     return f"[{STATUS_STYLE.get(status, 'default')}]{escape(status)}[/]"
 
 
+def when(iso_time: str | None, now: datetime | None = None) -> str:
+    """``2026-11-29 17:14Z (3h ago)`` from an ISO 8601 time; ``-`` for none."""
+    if not iso_time:
+        return "-"
+    moment = datetime.fromisoformat(iso_time.replace("Z", "+00:00"))
+    seconds = ((now or datetime.now(timezone.utc)) - moment).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if abs(seconds) >= size:
+            ago = f"{int(seconds // size)}{unit} ago"
+            break
+    else:
+        ago = "just now"
+    return f"{moment:%Y-%m-%d %H:%M}Z ({ago})"
+
+
 def table(columns: list[str], rows: list[list[str]]) -> Table:
-    """A plain table; cells are markup (escape user text before passing it)."""
+    """A plain table; cells are markup (escape user text before passing it).
+
+    The first column (the name people copy) never wraps; the others fold as needed.
+    """
     grid = Table(box=None, pad_edge=False, header_style="bold")
-    for column in columns:
-        grid.add_column(column, overflow="fold")
+    for position, column in enumerate(columns):
+        grid.add_column(column, overflow="fold", no_wrap=position == 0)
     for row in rows:
         grid.add_row(*row)
     return grid

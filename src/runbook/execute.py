@@ -19,6 +19,7 @@ from typing import Any
 
 from runbook import environments, params
 from runbook.environments import Environment
+from runbook.kernel import ENV_FD_VARIABLE
 from runbook.errors import EXIT_TERMINATED, GateRefused, ParameterError
 from runbook.model import Runbook
 from runbook.project import Project
@@ -177,21 +178,62 @@ class _Session:
         return min(limits) if limits else None
 
 
-def run(project: Project, planned: Plan, observer_factory: Callable[[], Any]) -> RunRecord:
+def exec_runbook(
+    project: Project, name: str, options: ExecOptions, observer_factory: Callable[[], Any]
+) -> RunRecord:
+    """Resolve, parse, plan and run the runbook ``name``: ``runbook exec NAME``.
+
+    The kernel is the slowest part to start, so it is spawned as soon as the runbook's
+    file is known and boots while the runbook is parsed and the Jupyter stack imported.
+    Bad input or a refused gate stops it again, before anything is written.
+    """
+    slug, path = project.resolve(name)
+    kernel = start_kernel(project, path)
+    try:
+        runbook = project.load_path(slug, path)
+        planned = plan(project, runbook, options)
+    except BaseException:
+        if kernel is not None:
+            kernel.stop(grace_s=0)
+        raise
+    return run(project, planned, observer_factory, kernel)
+
+
+def start_kernel(project: Project, path: Path) -> Any:
+    """Start the kernel the runbook at ``path`` names, or None if its header is unreadable."""
+    from runbook.errors import RunbookError
+    from runbook.kernel import KernelProcess
+    from runbook.parse import front_kernel_name, read_text, split_front_matter
+
+    rel = project.relative(path)
+    try:
+        name = front_kernel_name(split_front_matter(read_text(path, rel), rel))
+    except RunbookError:
+        return None  # parsing reports the problem
+    return KernelProcess.start(name, project.root)
+
+
+def run(
+    project: Project, planned: Plan, observer_factory: Callable[[], Any], kernel: Any = None
+) -> RunRecord:
     """Execute a planned run and store its record, whatever happens.
 
     The record is stored on success, failure, timeout, interruption (SIGINT, SIGTERM)
     and a dying kernel; in every case the kernel and its children are stopped first.
-    The kernel starts first and boots while the rest is imported; ``observer_factory``
-    builds the progress observer after that, for the same reason.
+    ``kernel`` is one :func:`start_kernel` already started, if any; ``observer_factory``
+    builds the progress observer once the kernel is booting.
     """
     from runbook.kernel import KernelProcess
 
     runbook = planned.runbook
-    kernel = KernelProcess.start(runbook.kernel_name, project.root, _kernel_env(planned))
+    if kernel is None or kernel.kernel_name != runbook.kernel_name:
+        if kernel is not None:
+            kernel.stop(grace_s=0)
+        kernel = KernelProcess.start(runbook.kernel_name, project.root)
     started = utc_now()
     store = RunStore(project.runs_dir)
     try:
+        kernel.send_environment(_kernel_env(planned))
         observer = observer_factory()
         facts = _runbook_facts(runbook, project.root)
         pending = store.begin(new_run_id(started), runbook.slug, _started_facts(planned, facts, started))
@@ -345,16 +387,22 @@ def _with_secret_cell(planned: Plan) -> dict[str, Any]:
     """The notebook with a cell reading each secret from the kernel's environment.
 
     Secret values never appear in a cell: papermill injects the public parameters, and
-    this cell (right after the parameters cell) reads the secrets from the environment.
+    this cell (right after the parameters cell) moves the secrets from the pipe the
+    kernel inherited (:meth:`KernelProcess.send_environment`) into its environment, so
+    tools the runbook starts (``psql``, ``curl``) inherit them too, and reads them.
     """
     nb = planned.runbook.notebook
     if not planned.secrets:
         return nb
     from runbook.parse import parameters_cell_index
 
-    lines = ["import os as _runbook_os"]
+    lines = [
+        "import json as _runbook_json, os as _runbook_os",
+        f"with _runbook_os.fdopen(int(_runbook_os.environ.pop({ENV_FD_VARIABLE!r}))) as _runbook_pipe:",
+        "    _runbook_os.environ.update(_runbook_json.loads(_runbook_pipe.read() or '{}'))",
+    ]
     lines += [f"{name} = _runbook_os.environ[{SECRET_ENV.format(name=name.upper())!r}]" for name in planned.secrets]
-    lines.append("del _runbook_os")
+    lines.append("del _runbook_json, _runbook_os, _runbook_pipe")
     cell = {
         "cell_type": "code",
         "execution_count": None,

@@ -23,6 +23,9 @@ from typing import Any
 from runbook.errors import KernelError
 
 _PYTHON_NAMES = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
+#: The kernel's environment variable naming the pipe that :meth:`KernelProcess.send_environment` writes to.
+ENV_FD_VARIABLE = "RUNBOOK_ENV_FD"
+MAX_ENV_BYTES = 60_000
 _NATIVE_ARGV = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
 
 
@@ -53,17 +56,25 @@ def find_kernelspec(name: str) -> dict[str, Any]:
 class KernelProcess:
     """A running kernel process and its connection info; nbclient's ``km``."""
 
-    def __init__(self, process: subprocess.Popen[bytes], folder: Path, info: dict[str, Any], log: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], folder: Path, info: dict[str, Any], log: Path, env_pipe: int
+    ) -> None:
         self.process = process
         self.folder = folder
         self.connection_info = info
         self.log_path = log
         self.kernel_name = info.get("kernel_name", "")
         self.has_kernel = True
+        self._env_pipe: int | None = env_pipe
 
     @classmethod
-    def start(cls, name: str, cwd: Path, env: dict[str, str] | None = None) -> KernelProcess:
-        """Spawn kernel ``name`` in ``cwd`` with ``env`` added to this process's environment."""
+    def start(cls, name: str, cwd: Path) -> KernelProcess:
+        """Spawn kernel ``name`` in ``cwd``.
+
+        The kernel inherits the read end of a pipe (its number in ``RUNBOOK_ENV_FD``);
+        :meth:`send_environment` writes the variables a run adds to its environment,
+        such as secrets, once they are known. They never pass through a file.
+        """
         spec = find_kernelspec(name)
         folder = Path(tempfile.mkdtemp(prefix="runbook-kernel-"))  # mode 0700: the key stays private
         connection_file = folder / "kernel.json"
@@ -92,7 +103,9 @@ class KernelProcess:
             # As nbclient does: no IPython history database, which is slow and locks
             # when several runs share it.
             argv.append("--HistoryManager.hist_file=:memory:")
-        kernel_env = {**os.environ, **spec.get("env", {}), **(env or {})}
+        read_end, write_end = os.pipe()
+        kernel_env = {**os.environ, **spec.get("env", {})}
+        kernel_env[ENV_FD_VARIABLE] = str(read_end)
         kernel_env["JPY_PARENT_PID"] = str(os.getpid())  # the kernel exits if we die
         kernel_env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
         kernel_env["RUNBOOK_KERNEL_DIR"] = str(folder)
@@ -107,11 +120,34 @@ class KernelProcess:
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    pass_fds=(read_end,),
                 )
         except OSError as exc:
+            os.close(write_end)
             shutil.rmtree(folder, ignore_errors=True)
             raise KernelError(f"cannot start kernel '{name}' ({argv[0]}): {exc.strerror}") from None
-        return cls(process, folder, info, log)
+        finally:
+            os.close(read_end)
+        return cls(process, folder, info, log, write_end)
+
+    def send_environment(self, variables: dict[str, str]) -> None:
+        """Send the variables the kernel adds to its environment, then close the pipe.
+
+        Raises:
+            KernelError: more than fits the pipe without blocking (about 60 kB).
+        """
+        data = json.dumps(variables).encode("utf-8")
+        if len(data) > MAX_ENV_BYTES:
+            raise KernelError(f"secret values too large ({len(data)} bytes, at most {MAX_ENV_BYTES})")
+        fd, self._env_pipe = self._env_pipe, None
+        if fd is None:
+            return
+        try:
+            os.write(fd, data)
+        except BrokenPipeError:
+            pass  # the kernel is gone; the run reports that
+        finally:
+            os.close(fd)
 
     # -- the part of jupyter_client's KernelManager that nbclient uses --
 
@@ -175,6 +211,9 @@ class KernelProcess:
         waits up to ``grace_s`` for that, then kills the kernel's process group and any
         descendants that left it.
         """
+        if self._env_pipe is not None:
+            os.close(self._env_pipe)
+            self._env_pipe = None
         try:
             self.process.wait(timeout=grace_s)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):

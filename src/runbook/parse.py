@@ -133,10 +133,19 @@ def _read_notebook(text: str, fmt: str, rel: str, front: dict[str, Any]) -> dict
         if key not in ("jupyter", "jupytext", "kernelspec"):
             nb["metadata"].pop(key, None)
     kernelspec = nb["metadata"].get("kernelspec") or front.get("kernelspec") or {}
-    if not kernelspec.get("name"):
-        kernelspec = {"name": DEFAULT_KERNEL, "display_name": "Python 3", "language": "python"}
+    if kernelspec.get("name") != front_kernel_name(front):
+        kernelspec = {"name": front_kernel_name(front), "display_name": "Python 3", "language": "python"}
     nb["metadata"]["kernelspec"] = kernelspec
     return nb
+
+
+def front_kernel_name(front: dict[str, Any]) -> str:
+    """The kernel a runbook asks for in its front matter (jupytext or MyST), else python3."""
+    jupyter = front.get("jupyter") if isinstance(front.get("jupyter"), dict) else {}
+    for spec in (jupyter.get("kernelspec"), front.get("kernelspec")):
+        if isinstance(spec, dict) and isinstance(spec.get("name"), str) and spec["name"]:
+            return str(spec["name"])
+    return DEFAULT_KERNEL
 
 
 def _plain(node: Any) -> Any:

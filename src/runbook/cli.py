@@ -38,7 +38,10 @@ class RunbookGroup(click.Group):
         except Exception as exc:
             if ctx.meta.get("runbook.debug"):
                 raise
-            click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", err=True)
+            click.echo(
+                f"Error: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+                err=True,
+            )
             ctx.exit(EXIT_FAILED)
 
 
@@ -80,7 +83,11 @@ def _standings(project: Any) -> list[Any]:
     for slug, paths in project.clashes().items():
         listed = ", ".join(project.relative(p) for p in paths)
         click.echo(f"Warning: runbook name '{slug}' is used by {listed}; rename one", err=True)
-    return [standing(rb, latest.get(rb.slug)) for rb in project.runbooks()]
+
+    def skip(exc: RunbookError) -> None:
+        click.echo(f"Warning: skipped {exc}", err=True)
+
+    return [standing(rb, latest.get(rb.slug)) for rb in project.runbooks(on_error=skip)]
 
 
 @cli.command("list")
@@ -144,7 +151,7 @@ def show_command(name: str, as_json: bool) -> None:
 def _print_show(runbook: Any, runs: list[Any], command: str) -> None:
     from rich.markup import escape
 
-    from runbook.console import out, styled_status, table
+    from runbook.console import out, table
 
     meta = runbook.meta
     out.print(f"[bold]{escape(meta.title)}[/] ({escape(runbook.slug)})")
@@ -180,7 +187,12 @@ def _print_show(runbook: Any, runs: list[Any], command: str) -> None:
     out.print(table(["#", "step", "effect", "timeout"], rows))
     out.print("\n[bold]Recent runs[/]")
     if runs:
-        out.print(table(["run", "status", "environment", "started", "took"], [_run_row(r)[0:1] + _run_row(r)[2:6] for r in runs]))
+        out.print(
+            table(
+                ["run", "status", "environment", "started", "took"],
+                [_run_row(r)[0:1] + _run_row(r)[2:6] for r in runs],
+            )
+        )
     else:
         out.print("never run")
     out.print(f"\n[bold]Run it[/]\n{escape(command)}")
@@ -205,7 +217,9 @@ def _run_row(record: Any) -> list[str]:
 
 @cli.command("runs")
 @click.argument("name", required=False)
-@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs.")
+@click.option(
+    "-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs."
+)
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of run records on stdout.")
 def runs_command(name: str | None, limit: int, as_json: bool) -> None:
     """Run history from the store, newest first (of NAME, or of every runbook)."""
@@ -222,7 +236,12 @@ def runs_command(name: str | None, limit: int, as_json: bool) -> None:
     if not records:
         out.print("no runs yet")
         return
-    out.print(table(["run", "runbook", "status", "environment", "started", "took", "by"], [_run_row(r) for r in records]))
+    out.print(
+        table(
+            ["run", "runbook", "status", "environment", "started", "took", "by"],
+            [_run_row(r) for r in records],
+        )
+    )
 
 
 @cli.command("due")
@@ -241,7 +260,12 @@ def due_command(as_json: bool) -> None:
         out.print("nothing is due")
         return
     rows = [
-        [escape(s.runbook.slug), styled_status(s.state), "yes" if s.changed else "", s.runbook.meta.schedule or "-"]
+        [
+            escape(s.runbook.slug),
+            styled_status(s.state),
+            "yes" if s.changed else "",
+            s.runbook.meta.schedule or "-",
+        ]
         for s in due
     ]
     out.print(table(["runbook", "status", "changed", "schedule"], rows))
@@ -250,18 +274,28 @@ def due_command(as_json: bool) -> None:
 def _confirm(slug: str, risk: str) -> bool:
     """Ask on a terminal; destructive runbooks need their slug typed."""
     if risk == "destructive":
-        typed = click.prompt(f"{slug} is destructive. Type its name to run it", default="", show_default=False, err=True)
+        typed = click.prompt(
+            f"{slug} is destructive. Type its name to run it", default="", show_default=False, err=True
+        )
         return bool(typed == slug)
     return click.confirm(f"{slug} is {risk} or has write steps. Run it?", default=False, err=True)
 
 
 @cli.command("exec")
 @click.argument("name", required=False)
-@click.option("-p", "--param", "assignments", multiple=True, metavar="KEY=VALUE", help="Set a parameter (repeatable).")
+@click.option(
+    "-p", "--param", "assignments", multiple=True, metavar="KEY=VALUE", help="Set a parameter (repeatable)."
+)
 @click.option("-f", "--params-file", type=click.Path(path_type=Path), help="YAML file of parameter values.")
-@click.option("--env", "environment", metavar="NAME", help="Environment profile (default: local, when it exists).")
-@click.option("--dry-run", is_flag=True, help="Validate and show the resolved parameters and steps; run nothing.")
-@click.option("--yes", "assume_yes", is_flag=True, help="Confirm mutating runbooks and write steps without asking.")
+@click.option(
+    "--env", "environment", metavar="NAME", help="Environment profile (default: local, when it exists)."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Validate and show the resolved parameters and steps; run nothing."
+)
+@click.option(
+    "--yes", "assume_yes", is_flag=True, help="Confirm mutating runbooks and write steps without asking."
+)
 @click.option("--timeout", metavar="DURATION", help="Whole-run limit: seconds, or 90s, 10m, 2h.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON on stdout.")
 @click.option("--due", is_flag=True, help="Run every runbook that is due, one after another.")
@@ -309,7 +343,8 @@ def _exec_one(project: Any, name: str, options: Any, dry_run: bool, as_json: boo
     from runbook import execute
 
     if dry_run:
-        _print_plan(execute.plan(project, project.load(name, write_cache=False), options), as_json)
+        runbook = project.load(name, write_cache=False)
+        _print_plan(execute.plan(project, runbook, options, confirm=False), as_json)
         return 0
     record = execute.exec_runbook(project, name, options, _observer)
     if as_json:
@@ -318,31 +353,44 @@ def _exec_one(project: Any, name: str, options: Any, dry_run: bool, as_json: boo
 
 
 def _exec_due(project: Any, options: Any, dry_run: bool, as_json: bool) -> int:
+    """Run every due runbook in turn; the first failing exit code, or 0.
+
+    With ``--json``, stdout holds one JSON list of the records; a runbook refused or
+    rejected before it ran is reported on stderr and leaves no record.
+    """
+    from runbook import execute
     from runbook.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
 
     due = [s.runbook for s in _standings(project) if s.due]
-    if not due:
-        click.echo("nothing is due", err=True)
-        return 0
-    click.echo(f"{len(due)} due: {', '.join(rb.slug for rb in due)}", err=True)
-    worst = 0
+    click.echo(f"{len(due)} due: {', '.join(rb.slug for rb in due) or 'nothing'}", err=True)
+    worst, records = 0, []
     for runbook in due:
         try:
-            code = _exec_one(project, runbook.slug, options, dry_run, as_json)
+            if dry_run:
+                _print_plan(execute.plan(project, runbook, options, confirm=False), as_json)
+                continue
+            record = execute.exec_runbook(project, runbook.slug, options, _observer)
+            records.append(record.to_dict())
+            code = int(record.exit_code)
         except RunbookError as exc:
             click.echo(f"Error: {exc}", err=True)
             code = exc.exit_code
         if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
-            return code
+            worst = code
+            break
         worst = worst or code
+    if as_json and not dry_run:
+        _emit_json(records)
     return worst
 
 
 def _print_plan(planned: Any, as_json: bool) -> None:
+    from runbook.execute import needs_confirmation
     from runbook.record import masked_parameters
 
     runbook = planned.runbook
     values = masked_parameters(runbook, planned.values)
+    confirmation = needs_confirmation(runbook)
     if as_json:
         _emit_json(
             {
@@ -351,7 +399,10 @@ def _print_plan(planned: Any, as_json: bool) -> None:
                 "parameters": values,
                 "sources": planned.sources,
                 "timeout_s": planned.timeout_s,
-                "steps": [{"name": s.name, "effect": s.effect, "timeout_s": s.timeout_s} for s in runbook.steps],
+                "needs_confirmation": confirmation,
+                "steps": [
+                    {"name": s.name, "effect": s.effect, "timeout_s": s.timeout_s} for s in runbook.steps
+                ],
                 "command": exec_command_line(runbook, planned.public_values),
             }
         )
@@ -361,13 +412,22 @@ def _print_plan(planned: Any, as_json: bool) -> None:
     from runbook.console import out, table
 
     env = planned.environment.name if planned.environment else "no environment"
-    out.print(f"[bold]Dry run[/] of {escape(runbook.slug)} in {escape(env)}: nothing runs, nothing is written")
-    rows = [[escape(k), escape(json.dumps(v, ensure_ascii=False)), escape(planned.sources[k])] for k, v in values.items()]
+    out.print(
+        f"[bold]Dry run[/] of {escape(runbook.slug)} in {escape(env)}: nothing runs, nothing is written"
+    )
+    rows = [
+        [escape(k), escape(json.dumps(v, ensure_ascii=False)), escape(planned.sources[k])]
+        for k, v in values.items()
+    ]
     if rows:
         out.print(table(["parameter", "value", "from"], rows))
-    out.print(table(["#", "step", "effect"], [[str(s.index + 1), escape(s.name), s.effect] for s in runbook.steps]))
+    out.print(
+        table(["#", "step", "effect"], [[str(s.index + 1), escape(s.name), s.effect] for s in runbook.steps])
+    )
     if planned.timeout_s:
         out.print(f"time limit: {planned.timeout_s:g}s")
+    if confirmation:
+        out.print(f"a real run needs confirmation or --yes: {escape(confirmation)}")
 
 
 def main() -> None:

@@ -113,7 +113,11 @@ class ExecObserver:
     def run_finished(self, record: Any, folder: Path) -> None:
         self._newline()
         status = record.status
-        where = f" at step '{escape(record.failure.step_name)}'" if record.failure and record.failure.step_name else ""
+        where = (
+            f" at step '{escape(record.failure.step_name)}'"
+            if record.failure and record.failure.step_name
+            else ""
+        )
         reason = (
             f": {escape(record.failure.exception)}: {escape(record.failure.message)}"
             if record.failure and status != "succeeded"

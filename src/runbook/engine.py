@@ -28,7 +28,7 @@ class Observer(Protocol):
     def output(self, output: Any, cell_index: int) -> None: ...
 
 
-class RunbookNotebookClient(PapermillNotebookClient):  # type: ignore[misc]
+class RunbookNotebookClient(PapermillNotebookClient):  # type: ignore[misc,unused-ignore]
     """Papermill's client, passing each output to the observer the moment it arrives."""
 
     observer = AnyTrait(default_value=None, allow_none=True)
@@ -40,7 +40,7 @@ class RunbookNotebookClient(PapermillNotebookClient):  # type: ignore[misc]
         return output
 
 
-class RunbookEngine(NBClientEngine):  # type: ignore[misc]
+class RunbookEngine(NBClientEngine):  # type: ignore[misc,unused-ignore]
     """Execute on a pre-started kernel (``km``) and keep the client for a clean shutdown."""
 
     @classmethod

@@ -44,7 +44,12 @@ class Environment:
         """
         merged = {k: v for k, v in self.parameters.items() if k in declared}
         merged.update(self.runbooks.get(slug, {}))
-        return {key: self._expand(value, f"runbooks.{slug}.{key}" if key in self.runbooks.get(slug, {}) else f"parameters.{key}") for key, value in merged.items()}
+        return {
+            key: self._expand(
+                value, f"runbooks.{slug}.{key}" if key in self.runbooks.get(slug, {}) else f"parameters.{key}"
+            )
+            for key, value in merged.items()
+        }
 
     def _expand(self, value: Any, where: str) -> Any:
         if not isinstance(value, str):
@@ -92,7 +97,9 @@ def load(environments_dir: Path, name: str, rel_dir: str = "environments") -> En
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise EnvironmentProfileError(f"{rel}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        raise EnvironmentProfileError(
+            f"{rel}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"
+        ) from None
     problems = _validate(data)
     if problems:
         raise EnvironmentProfileError(f"{rel}: " + "; ".join(problems))
@@ -109,12 +116,16 @@ def load(environments_dir: Path, name: str, rel_dir: str = "environments") -> En
 def _validate(data: Any) -> list[str]:
     if not isinstance(data, dict):
         return [f"expected a mapping with {', '.join(PROFILE_KEYS)}"]
-    problems = [f"unknown key '{k}' (known: {', '.join(PROFILE_KEYS)})" for k in data if k not in PROFILE_KEYS]
+    problems = [
+        f"unknown key '{k}' (known: {', '.join(PROFILE_KEYS)})" for k in data if k not in PROFILE_KEYS
+    ]
     if "production" in data and not isinstance(data["production"], bool):
         problems.append(f"'production': expected true or false, got {data['production']!r}")
     if not isinstance(data.get("parameters") or {}, dict):
         problems.append("'parameters': expected a mapping of parameter names to values")
     runbooks = data.get("runbooks") or {}
-    if not isinstance(runbooks, dict) or not all(isinstance(v, (dict, type(None))) for v in runbooks.values()):
+    if not isinstance(runbooks, dict) or not all(
+        isinstance(v, (dict, type(None))) for v in runbooks.values()
+    ):
         problems.append("'runbooks': expected a mapping of runbook slugs to parameter mappings")
     return problems

@@ -8,6 +8,7 @@ open a pending run, parameterize, execute with papermill, record, store.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import time
@@ -19,8 +20,8 @@ from typing import Any
 
 from runbook import environments, params
 from runbook.environments import Environment
-from runbook.kernel import ENV_FD_VARIABLE
 from runbook.errors import EXIT_TERMINATED, GateRefused, ParameterError
+from runbook.kernel import ENV_FD_VARIABLE
 from runbook.model import Runbook
 from runbook.project import Project
 from runbook.record import (
@@ -75,10 +76,13 @@ class Plan:
 
     @property
     def secrets(self) -> dict[str, str]:
+        """Secret values as the kernel's environment holds them: text as is, others as JSON."""
+        import json
+
         return {
-            p.name: str(self.values[p.name])
+            p.name: value if isinstance(value, str) else json.dumps(value)
             for p in self.runbook.parameters
-            if p.secret and self.values.get(p.name) not in (None, "")
+            if p.secret and (value := self.values.get(p.name)) not in (None, "")
         }
 
     @property
@@ -87,8 +91,12 @@ class Plan:
         return {k: v for k, v in self.values.items() if k not in secret}
 
 
-def plan(project: Project, runbook: Runbook, options: ExecOptions) -> Plan:
+def plan(project: Project, runbook: Runbook, options: ExecOptions, *, confirm: bool = True) -> Plan:
     """Resolve the profile, parameters, time limit and gates of a run; write nothing.
+
+    ``confirm=False`` (``--dry-run``) checks where the runbook may run but asks for no
+    confirmation, since nothing will execute; :func:`needs_confirmation` says what a
+    real run would ask.
 
     Raises:
         EnvironmentProfileError, ParameterError: bad input (exit 2).
@@ -107,7 +115,9 @@ def plan(project: Project, runbook: Runbook, options: ExecOptions) -> Plan:
     values, sources = params.resolve(runbook, layers)
     timeout_s = _timeout(options.timeout, runbook)
     result = Plan(runbook, environment, values, sources, timeout_s)
-    result.approved_by = _gate(runbook, environment, options)
+    _check_environment(runbook, environment)
+    if confirm:
+        result.approved_by = _confirm(runbook, options)
     return result
 
 
@@ -133,15 +143,31 @@ GATE_ENVIRONMENT = "{slug} may not run in '{env}' (its front matter allows: {all
 GATE_UNCONFIRMED = "{slug} is {what}; confirm on a terminal or pass --yes"
 
 
-def _gate(runbook: Runbook, environment: Environment | None, options: ExecOptions) -> dict[str, str] | None:
+def _check_environment(runbook: Runbook, environment: Environment | None) -> None:
     allowed = runbook.meta.environments
     env_name = environment.name if environment else None
     if allowed is not None and env_name not in allowed:
-        raise GateRefused(GATE_ENVIRONMENT.format(slug=runbook.slug, env=env_name or "no environment", allowed=", ".join(allowed)))
+        raise GateRefused(
+            GATE_ENVIRONMENT.format(
+                slug=runbook.slug, env=env_name or "no environment", allowed=", ".join(allowed)
+            )
+        )
+
+
+def needs_confirmation(runbook: Runbook) -> str | None:
+    """Why a run of ``runbook`` must be confirmed (its risk, its write steps), or None."""
     writes = [s.name for s in runbook.steps if s.effect == "write"]
-    if runbook.meta.risk == "read-only" and not writes:
+    if runbook.meta.risk != "read-only":
+        return runbook.meta.risk
+    if writes:
+        return f"read-only but has write steps ({', '.join(writes)})"
+    return None
+
+
+def _confirm(runbook: Runbook, options: ExecOptions) -> dict[str, str] | None:
+    what = needs_confirmation(runbook)
+    if what is None:
         return None
-    what = runbook.meta.risk if runbook.meta.risk != "read-only" else f"read-only but has write steps ({', '.join(writes)})"
     user = operator()["user"]
     if options.assume_yes:
         return {"user": user, "how": "--yes"}
@@ -339,7 +365,7 @@ def _execute(planned: Plan, kernel: Any, session: _Session) -> tuple[str, Failur
         )
     nb = prepare_notebook_metadata(nb, planned.runbook.path, "", False)
     session.notebook = nb
-    startup = min(KERNEL_START_TIMEOUT_S, session.timeout_for({}) or KERNEL_START_TIMEOUT_S)
+    startup = math.ceil(min(KERNEL_START_TIMEOUT_S, session.timeout_for({}) or KERNEL_START_TIMEOUT_S))
     try:
         papermill_engines.execute_notebook_with_engine(
             ENGINE_NAME,
@@ -375,11 +401,18 @@ def _papermill_ready(nb: Any) -> Any:
 
     nb.metadata.setdefault(
         "papermill",
-        {"default_parameters": {}, "parameters": {}, "environment_variables": {}, "version": papermill_version},
+        {
+            "default_parameters": {},
+            "parameters": {},
+            "environment_variables": {},
+            "version": papermill_version,
+        },
     )
     for cell in nb.cells:
         cell.metadata.setdefault("tags", [])
         cell.metadata.setdefault("papermill", {})
+        if cell.metadata.get("continue_on_error") and "raises-exception" not in cell.metadata.tags:
+            cell.metadata.tags.append("raises-exception")  # nbclient goes on past its error
     return nb
 
 
@@ -401,9 +434,13 @@ def _with_secret_cell(planned: Plan) -> dict[str, Any]:
         f"with _runbook_os.fdopen(int(_runbook_os.environ.pop({ENV_FD_VARIABLE!r}))) as _runbook_pipe:",
         "    _runbook_os.environ.update(_runbook_json.loads(_runbook_pipe.read() or '{}'))",
     ]
-    lines += [f"{name} = _runbook_os.environ[{SECRET_ENV.format(name=name.upper())!r}]" for name in planned.secrets]
+    for name in planned.secrets:
+        read = f"_runbook_os.environ[{SECRET_ENV.format(name=name.upper())!r}]"
+        text = isinstance(planned.values[name], str)
+        lines.append(f"{name} = {read}" if text else f"{name} = _runbook_json.loads({read})")
     lines.append("del _runbook_json, _runbook_os, _runbook_pipe")
-    cell = {
+    cell: dict[str, Any] = {
+        "id": "injected-secrets",
         "cell_type": "code",
         "execution_count": None,
         "metadata": {"tags": ["injected-secrets"]},
@@ -462,7 +499,9 @@ def _record(
     nb = session.notebook
     redact = session.redactor
     if failure is not None:
-        failure = Failure(failure.step_index, failure.step_name, failure.exception, redact.text(failure.message))
+        failure = Failure(
+            failure.step_index, failure.step_name, failure.exception, redact.text(failure.message)
+        )
     return RunRecord(
         run_id=pending.run_id,
         runbook=facts,

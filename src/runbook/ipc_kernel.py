@@ -19,7 +19,7 @@ import zmq
 from ipykernel import iostream, kernelapp
 
 
-class IPCPipeIOPubThread(iostream.IOPubThread):  # type: ignore[misc]
+class IPCPipeIOPubThread(iostream.IOPubThread):
     """IOPubThread whose fork pipe is ``ipc://`` instead of ``tcp://127.0.0.1``."""
 
     def _setup_pipe_in(self) -> None:
@@ -39,7 +39,7 @@ class IPCPipeIOPubThread(iostream.IOPubThread):  # type: ignore[misc]
 
     def _setup_pipe_out(self) -> tuple[Any, Any]:
         if not hasattr(self, "_pipe_address"):
-            return super()._setup_pipe_out()  # type: ignore[no-any-return]
+            return super()._setup_pipe_out()
         ctx = zmq.Context()
         pipe_out = ctx.socket(zmq.PUSH)
         pipe_out.linger = 3000
@@ -49,7 +49,7 @@ class IPCPipeIOPubThread(iostream.IOPubThread):  # type: ignore[misc]
 
 def main() -> None:
     if hasattr(iostream.IOPubThread, "_setup_pipe_in") and hasattr(kernelapp, "IOPubThread"):
-        kernelapp.IOPubThread = IPCPipeIOPubThread
+        kernelapp.IOPubThread = IPCPipeIOPubThread  # type: ignore[misc]
     kernelapp.launch_new_instance()
 
 

@@ -92,7 +92,9 @@ class KernelProcess:
         }
         connection_file.write_text(json.dumps(info), "utf-8")
         argv = [
-            a.replace("{connection_file}", str(connection_file)).replace("{resource_dir}", spec.get("resource_dir", ""))
+            a.replace("{connection_file}", str(connection_file)).replace(
+                "{resource_dir}", spec.get("resource_dir", "")
+            )
             for a in spec["argv"]
         ]
         if argv and argv[0] in _PYTHON_NAMES:
@@ -161,14 +163,14 @@ class KernelProcess:
 
         process = self.process
 
-        class ProcessKernelClient(AsyncKernelClient):  # type: ignore[misc]
+        class ProcessKernelClient(AsyncKernelClient):
             async def _async_is_alive(self) -> bool:
                 return process.poll() is None
 
             is_alive = _async_is_alive
 
         client = ProcessKernelClient()
-        client.load_connection_info(self.connection_info)
+        client.load_connection_info(self.connection_info)  # type: ignore[arg-type]
         return client
 
     def is_alive(self) -> bool:

@@ -70,8 +70,9 @@ def coerce(param: Parameter, value: Any, source: str) -> Any:
         return _coerce(param.type, value)
     except (ValueError, TypeError, yaml.YAMLError):
         shown = "••••••" if param.secret else repr(value)
+        expected = _EXPECTED.get(param.type, param.type)
         raise ParameterError(
-            f"parameter '{param.name}' ({source}): expected {_EXPECTED.get(param.type, param.type)}, got {shown}"
+            f"parameter '{param.name}' ({source}): expected {expected}, got {shown}"
         ) from None
 
 

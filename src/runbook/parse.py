@@ -53,7 +53,9 @@ def split_front_matter(text: str, rel: str) -> dict[str, Any]:
     """The YAML front matter between the leading ``---`` lines, as a mapping."""
     lines = text.lstrip("\ufeff").splitlines()
     if not lines or lines[0].strip() != _FENCE:
-        raise FrontMatterError(rel, ["no front matter: start the file with a '---' block holding title, summary and owner"])
+        raise FrontMatterError(
+            rel, ["no front matter: start the file with a '---' block holding title, summary and owner"]
+        )
     try:
         end = next(i for i in range(1, len(lines)) if lines[i].strip() == _FENCE)
     except StopIteration:
@@ -141,8 +143,9 @@ def _read_notebook(text: str, fmt: str, rel: str, front: dict[str, Any]) -> dict
 
 def front_kernel_name(front: dict[str, Any]) -> str:
     """The kernel a runbook asks for in its front matter (jupytext or MyST), else python3."""
-    jupyter = front.get("jupyter") if isinstance(front.get("jupyter"), dict) else {}
-    for spec in (jupyter.get("kernelspec"), front.get("kernelspec")):
+    jupyter = front.get("jupyter")
+    nested = jupyter.get("kernelspec") if isinstance(jupyter, dict) else None
+    for spec in (nested, front.get("kernelspec")):
         if isinstance(spec, dict) and isinstance(spec.get("name"), str) and spec["name"]:
             return str(spec["name"])
     return DEFAULT_KERNEL
@@ -248,8 +251,11 @@ def slugify(text: str) -> str:
 
 
 def _steps(nb: dict[str, Any], rel: str) -> tuple[Step, ...]:
+    code_cells = [
+        (i, c) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and "parameters" not in _tags(c)
+    ]
+    used = _explicit_names([c for _, c in code_cells], rel)
     steps: list[Step] = []
-    used: dict[str, int] = {}
     heading = ""
     for cell_index, cell in enumerate(nb["cells"]):
         if cell["cell_type"] == "markdown":
@@ -258,32 +264,44 @@ def _steps(nb: dict[str, Any], rel: str) -> tuple[Step, ...]:
             continue
         if cell["cell_type"] != "code" or "parameters" in _tags(cell):
             continue
-        step = _step(cell, cell_index, len(steps), heading, used, rel)
+        name = cell.get("metadata", {}).get("name") or _derived_name(heading, len(steps), used)
+        step = _step(cell, cell_index, len(steps), name, heading, rel)
         cell.setdefault("metadata", {})["runbook"] = {"step": step.name}
         steps.append(step)
     return tuple(steps)
 
 
-def _step(
-    cell: dict[str, Any], cell_index: int, index: int, heading: str, used: dict[str, int], rel: str
-) -> Step:
-    meta = cell.get("metadata", {})
-    where = f"{rel}: step {index + 1}"
-    explicit = meta.get("name")
-    if explicit is not None:
+def _explicit_names(cells: list[dict[str, Any]], rel: str) -> set[str]:
+    """The names given in fence metadata, checked: valid and unique."""
+    names: set[str] = set()
+    for index, cell in enumerate(cells):
+        explicit = cell.get("metadata", {}).get("name")
+        if explicit is None:
+            continue
         if not isinstance(explicit, str) or not _STEP_NAME.match(explicit):
             raise NotebookError(
-                f"{where}: name={explicit!r} is not a step name; use lower-case letters, digits and dashes"
+                f"{rel}: step {index + 1}: name={explicit!r} is not a step name; "
+                "use lower-case letters, digits and dashes"
             )
-        if explicit in used:
+        if explicit in names:
             raise NotebookError(f"{rel}: two steps are named '{explicit}'; step names must be unique")
-        name = explicit
-    else:
-        base = slugify(heading) or "step"
-        name = base if base not in used and base != "step" else f"{base}-{index + 1}"
-        while name in used:
-            name = f"{name}-{index + 1}"
-    used[name] = index
+        names.add(explicit)
+    return names
+
+
+def _derived_name(heading: str, index: int, used: set[str]) -> str:
+    """A step name from the nearest heading, made unique; ``step-N`` without one."""
+    base = slugify(heading) or "step"
+    name = base if base not in used and base != "step" else f"{base}-{index + 1}"
+    while name in used:
+        name = f"{name}-{index + 1}"
+    used.add(name)
+    return name
+
+
+def _step(cell: dict[str, Any], cell_index: int, index: int, name: str, heading: str, rel: str) -> Step:
+    meta = cell.get("metadata", {})
+    where = f"{rel}: step {index + 1}"
     effect = meta.get("effect", "read")
     if effect not in EFFECTS:
         raise NotebookError(f"{where} ({name}): effect={effect!r}; expected read or write")
@@ -297,7 +315,9 @@ def _step(
             ) from None
     continue_on_error = meta.get("continue_on_error", False)
     if not isinstance(continue_on_error, bool):
-        raise NotebookError(f"{where} ({name}): continue_on_error={continue_on_error!r}; expected true or false")
+        raise NotebookError(
+            f"{where} ({name}): continue_on_error={continue_on_error!r}; expected true or false"
+        )
     return Step(
         name=name,
         index=index,

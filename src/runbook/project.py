@@ -11,11 +11,12 @@ import difflib
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from runbook.errors import ProjectError
+from runbook.errors import ProjectError, RunbookError
 from runbook.model import Runbook
 
 CONFIG_FILE = "mkdocs.yml"
@@ -26,7 +27,10 @@ CACHE_DIR = ".runbook/cache"
 
 NO_PROJECT = "no Runbook project here: no {config} in {cwd} or any folder above it; run inside a project"
 UNKNOWN_RUNBOOK = "unknown runbook '{name}'{hint}; `runbook list` shows them all"
-CLASHING_SLUG = "runbook name '{slug}' is ambiguous: {paths}; rename one file or name it by path"
+CLASHING_SLUG = (
+    "runbook name '{slug}' is ambiguous: {paths}; rename one of the files "
+    "(the name keys its run history, so it must be unique)"
+)
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -116,7 +120,9 @@ class Project:
         if not candidate.is_absolute():
             candidate = Path.cwd() / candidate
         if not self.contains(candidate):
-            raise ProjectError(f"{name}: outside the project at {self.root}; runbooks live under {RUNBOOKS_DIR}/")
+            raise ProjectError(
+                f"{name}: outside the project at {self.root}; runbooks live under {RUNBOOKS_DIR}/"
+            )
         if not candidate.is_file():
             raise ProjectError(UNKNOWN_RUNBOOK.format(name=name, hint=" (no such file)"))
         resolved = candidate.resolve()
@@ -152,9 +158,24 @@ class Project:
             self._cache_put(key, runbook)
         return runbook
 
-    def runbooks(self) -> list[Runbook]:
-        """Every runbook with a unique slug, parsed, in slug order."""
-        return [self.load_path(slug, paths[0]) for slug, paths in sorted(self.sources.items()) if len(paths) == 1]
+    def runbooks(self, on_error: Callable[[RunbookError], None] | None = None) -> list[Runbook]:
+        """Every runbook with a unique slug, parsed, in slug order.
+
+        Args:
+            on_error: called with each runbook's parse error, which then is skipped;
+                without it, the first error is raised.
+        """
+        found = []
+        for slug, paths in sorted(self.sources.items()):
+            if len(paths) != 1:
+                continue
+            try:
+                found.append(self.load_path(slug, paths[0]))
+            except RunbookError as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
+        return found
 
     def _cache_path(self, key: str) -> Path:
         return self.root / CACHE_DIR / "parse" / f"{key}.json"

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from runbook.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_TIMED_OUT
+from runbook.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TIMED_OUT
 from runbook.model import Runbook
 
 SCHEMA = 1
@@ -140,7 +140,9 @@ def step_results(nb: dict[str, Any], run_status: str, current_cell: int | None) 
         pm = cell.get("metadata", {}).get("papermill", {})
         # papermill marks cells it never reached "completed" when a run stops early:
         # a cell without a start time did not run.
-        status = {"completed": "succeeded", "failed": "failed", "running": "failed"}.get(pm.get("status"), "skipped")
+        status = {"completed": "succeeded", "failed": "failed", "running": "failed"}.get(
+            pm.get("status"), "skipped"
+        )
         if not pm.get("start_time") or (
             current_cell is not None and index > current_cell and run_status != "succeeded"
         ):

@@ -51,7 +51,7 @@ class Redactor:
         """A masked, JSON-ready copy of an executed notebook."""
         if nb is None:
             return None
-        return self.value(_plain(nb))  # type: ignore[no-any-return]
+        return self.value(_plain(nb))  # type: ignore[no-any-return,unused-ignore]
 
 
 def _plain(node: Any) -> Any:

@@ -113,9 +113,7 @@ def validate_front_matter(data: Any) -> tuple[FrontMatter | None, list[str]]:
     known = set(REQUIRED) | set(OPTIONAL) | set(JUPYTEXT_KEYS)
     for key in data:
         if key not in known:
-            problems.append(
-                f"unknown front matter key '{key}' (known: {', '.join(REQUIRED + OPTIONAL)})"
-            )
+            problems.append(f"unknown front matter key '{key}' (known: {', '.join(REQUIRED + OPTIONAL)})")
     for key in REQUIRED:
         if data.get(key) is None:
             problems.append(f"missing required key '{key}'")

@@ -75,7 +75,9 @@ class RunStore:
         folder = self.root / PENDING / run_id
         try:
             folder.mkdir(parents=True)
-            _write_atomic(folder / STARTED, json.dumps({**started, "pid": os.getpid(), "pid_started": _process_start()}))
+            _write_atomic(
+                folder / STARTED, json.dumps({**started, "pid": os.getpid(), "pid_started": _process_start()})
+            )
         except OSError as exc:
             raise StoreError(f"{folder}: cannot start a run: {exc.strerror}") from None
         self.append_ledger({"event": "start", "run_id": run_id, "runbook": slug, **_ledger_facts(started)})
@@ -86,8 +88,12 @@ class RunStore:
         target = self.root / pending.slug / pending.run_id
         try:
             if notebook is not None:
-                _write_atomic(pending.folder / NOTEBOOK, json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
-            _write_atomic(pending.folder / RECORD, json.dumps(record.to_dict(), indent=2, ensure_ascii=False) + "\n")
+                _write_atomic(
+                    pending.folder / NOTEBOOK, json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+                )
+            _write_atomic(
+                pending.folder / RECORD, json.dumps(record.to_dict(), indent=2, ensure_ascii=False) + "\n"
+            )
             (pending.folder / STARTED).unlink(missing_ok=True)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(pending.folder, target)
@@ -136,7 +142,9 @@ class RunStore:
     def _stored(self, slug: str | None) -> Iterator[RunRecord]:
         if not self.root.is_dir():
             return
-        folders = [self.root / slug] if slug else [p for p in self.root.iterdir() if not p.name.startswith(".")]
+        folders = (
+            [self.root / slug] if slug else [p for p in self.root.iterdir() if not p.name.startswith(".")]
+        )
         for folder in folders:
             if not folder.is_dir():
                 continue

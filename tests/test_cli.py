@@ -1,0 +1,517 @@
+"""The read-only commands: ``list``, ``show``, ``runs``, ``due``, and naming runbooks.
+
+Run history is written by hand in the documented store format (``runs/<slug>/<run_id>/
+record.json``), so these tests need no kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import psutil
+import pytest
+from conftest import code, error_line, params_cell, runbook_md, write_record
+
+HELLO = runbook_md(
+    "## Parameters\n\n"
+    + params_cell(
+        'who = "world"  # who to greet\ncount = 2  # how many times\ntoken = "t0ken-default"  # secret'
+    )
+    + "\n## Greet\n\n"
+    + code('print("hello", who)'),
+    title="Say hello",
+    summary="Greets someone.",
+    owner="team-a",
+    tags=["demo", "greeting"],
+    schedule="daily",
+)
+BACKUP = runbook_md(
+    "## Back up\n\n" + code("print('backing up')", 'effect="write"'),
+    title="Back up the database",
+    summary="Takes a backup.",
+    owner="dba",
+    risk="mutating",
+    schedule="weekly",
+)
+NOTES = runbook_md("## Look\n\n" + code("print(1)"), title="Notes", owner="ops")
+
+
+@pytest.fixture
+def project(make_project):
+    return make_project({"hello": HELLO, "db/backup": BACKUP, "notes": NOTES})
+
+
+def rows(out):
+    """Each non-empty output line split into cells."""
+    return [line.split() for line in out.splitlines() if line.strip()]
+
+
+def row(out, first):
+    """The table row whose first cell is ``first``, split into words."""
+    found = [r for r in rows(out) if r[0] == first]
+    assert len(found) == 1, out
+    return found[0]
+
+
+# -- list -----------------------------------------------------------------------------
+
+
+def test_list_text_shows_every_runbook(project, invoke):
+    exit_code, out, err = invoke(project, "list")
+
+    assert exit_code == 0, err
+    table = rows(out)
+    assert table[0] == ["runbook", "title", "owner", "risk", "schedule", "status", "last", "run"]
+    assert [r[0] for r in table[1:]] == ["backup", "hello", "notes"]
+    assert "Back up the database" in out
+    assert table[1][-6:] == ["dba", "mutating", "weekly", "never", "run", "-"]
+    assert table[3][-6:] == ["ops", "read-only", "-", "never", "run", "-"]
+
+
+def test_list_json_has_the_documented_fields(project, invoke):
+    exit_code, out, err = invoke(project, "list", "--json")
+
+    assert exit_code == 0, err
+    items = json.loads(out)
+    assert [i["slug"] for i in items] == ["backup", "hello", "notes"]
+    hello = items[1]
+    assert hello == {
+        "slug": "hello",
+        "title": "Say hello",
+        "kind": "runbook",
+        "path": "runbooks/hello.md",
+        "owner": "team-a",
+        "risk": "read-only",
+        "schedule": "daily",
+        "tags": ["demo", "greeting"],
+        "last_status": None,
+        "last_run_at": None,
+        "last_run_id": None,
+        "state": "never run",
+        "stale": False,
+        "changed_since_last_run": False,
+        "next_due": None,
+    }
+    assert items[0]["path"] == "runbooks/db/backup.md"
+
+
+def test_list_shows_the_latest_run(project, invoke, show_json):
+    code_hash = show_json(project, "hello")["code_hash"]
+    now = datetime.now(timezone.utc)
+    write_record(
+        project,
+        "hello",
+        code_hash=code_hash,
+        status="failed",
+        started=now - timedelta(hours=3),
+        suffix="old111",
+    )
+    newest = write_record(
+        project, "hello", code_hash=code_hash, started=now - timedelta(hours=1), suffix="new222"
+    )
+
+    exit_code, out, err = invoke(project, "list", "--json")
+    text_code, text, _ = invoke(project, "list")
+
+    assert exit_code == 0, err
+    hello = next(i for i in json.loads(out) if i["slug"] == "hello")
+    assert hello["last_status"] == "succeeded"
+    assert hello["last_run_id"] == newest["run_id"]
+    assert hello["last_run_at"] == newest["started_at"]
+    assert hello["state"] == "succeeded"
+    assert hello["next_due"].startswith((now + timedelta(hours=23)).strftime("%Y-%m-%dT%H"))
+    assert text_code == 0
+    hello_row = " ".join(row(text, "hello"))
+    assert hello_row.startswith("hello Say hello team-a read-only daily succeeded ")
+    assert "(1h ago)" in hello_row
+
+
+def test_list_in_empty_project(make_project, invoke):
+    exit_code, out, err = invoke(make_project(), "list", "--json")
+
+    assert (exit_code, json.loads(out), err) == (0, [], "")
+
+
+def test_list_warns_about_clashing_slugs_and_lists_the_rest(make_project, invoke):
+    project = make_project({"a/dup": NOTES, "b/dup": NOTES, "hello": HELLO})
+
+    exit_code, out, err = invoke(project, "list", "--json")
+
+    assert exit_code == 0
+    assert [i["slug"] for i in json.loads(out)] == ["hello"]
+    assert (
+        err.strip()
+        == "Warning: runbook name 'dup' is used by runbooks/a/dup.md, runbooks/b/dup.md; rename one"
+    )
+
+
+def test_list_skips_a_broken_runbook_with_a_warning_naming_it(make_project, invoke):
+    # One malformed file must not hide every other runbook from the on-call engineer.
+    project = make_project({"broken": "---\ntitle: Broken\n---\n", "hello": HELLO})
+
+    exit_code, out, err = invoke(project, "list", "--json")
+
+    assert exit_code == 0
+    assert [i["slug"] for i in json.loads(out)] == ["hello"]
+    assert err.strip() == (
+        "Warning: skipped runbooks/broken.md: missing required key 'summary'; missing required key 'owner'"
+    )
+
+
+# -- show ------------------------------------------------------------------------------
+
+
+def test_show_text(project, invoke):
+    exit_code, out, err = invoke(project, "show", "hello")
+
+    assert exit_code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "Say hello (hello)"
+    assert lines[1] == "Greets someone."
+    table = rows(out)
+    for fact in (
+        ["file", "runbooks/hello.md"],
+        ["owner", "team-a"],
+        ["risk", "read-only"],
+        ["schedule", "daily"],
+        ["timeout", "-"],
+        ["tags", "demo,", "greeting"],
+        ["environments", "any"],
+    ):
+        assert fact in table
+    assert ["who", "str", '"world"', "who", "to", "greet"] in table
+    assert ["count", "int", "2", "how", "many", "times"] in table
+    assert ["token", "str", "secret"] in table
+    assert ["1", "greet", "read", "-"] in table
+    assert "never run" in lines
+    assert lines[-1] == "runbook exec hello -p who=world -p count=2"
+    assert "t0ken-default" not in out
+
+
+def test_show_json(project, invoke):
+    exit_code, out, err = invoke(project, "show", "backup", "--json")
+
+    assert exit_code == 0, err
+    data = json.loads(out)
+    assert data["slug"] == "backup"
+    assert data["path"] == "runbooks/db/backup.md"
+    assert data["meta"]["risk"] == "mutating"
+    assert data["steps"][0]["name"] == "back-up"
+    assert data["steps"][0]["effect"] == "write"
+    assert data["command"] == "runbook exec backup"
+    assert data["runs"] == []
+    assert "notebook" not in data
+
+
+def test_show_lists_recent_runs(project, invoke, show_json):
+    code_hash = show_json(project, "notes")["code_hash"]
+    record = write_record(project, "notes", code_hash=code_hash, status="failed", environment="staging")
+
+    exit_code, out, err = invoke(project, "show", "notes")
+    json_code, json_out, _ = invoke(project, "show", "notes", "--json")
+
+    assert exit_code == 0, err
+    run_row = row(out, record["run_id"])
+    assert run_row[1:3] == ["failed", "staging"]
+    assert run_row[-1] == "2.0s"
+    assert [r["run_id"] for r in json.loads(json_out)["runs"]] == [record["run_id"]]
+
+
+def test_show_by_path(project, invoke):
+    exit_code, out, err = invoke(project, "show", "runbooks/db/backup.md")
+
+    assert exit_code == 0, err
+    assert out.splitlines()[0] == "Back up the database (backup)"
+
+
+def test_commands_work_from_a_subfolder(project, invoke):
+    exit_code, out, err = invoke(project / "runbooks" / "db", "show", "backup.md", "--json")
+
+    assert exit_code == 0, err
+    assert json.loads(out)["slug"] == "backup"
+
+
+# -- naming runbooks -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["show", "exec", "runs"])
+def test_unknown_name_suggests_the_closest_slug(project, invoke, command):
+    exit_code, out, err = invoke(project, command, "helo")
+
+    assert exit_code == 2
+    assert (
+        error_line(err)
+        == "Error: unknown runbook 'helo'; did you mean 'hello'?; `runbook list` shows them all"
+    )
+    assert not (project / "runs").exists()
+
+
+def test_unknown_name_without_a_close_match(project, invoke):
+    exit_code, _, err = invoke(project, "show", "zzzzzz")
+
+    assert exit_code == 2
+    assert error_line(err) == "Error: unknown runbook 'zzzzzz'; `runbook list` shows them all"
+
+
+def test_clashing_slugs_name_both_files(make_project, invoke):
+    project = make_project({"a/dup": NOTES, "b/dup": NOTES})
+
+    exit_code, _, err = invoke(project, "show", "dup")
+
+    assert exit_code == 2
+    assert error_line(err) == (
+        "Error: runbook name 'dup' is ambiguous: runbooks/a/dup.md, runbooks/b/dup.md; rename one of the files "
+        "(the name keys its run history, so it must be unique)"
+    )
+
+
+def test_clashing_slug_is_refused_by_path_too(make_project, invoke):
+    # Both files would share runs/dup/, so neither may run until one is renamed.
+    project = make_project({"a/dup": NOTES, "b/dup": runbook_md(code("print(2)"), title="Second")})
+
+    exit_code, out, err = invoke(project, "show", "runbooks/b/dup.md", "--json")
+
+    assert exit_code == 2
+    assert "runbooks/a/dup.md, runbooks/b/dup.md; rename one of the files" in error_line(err)
+    assert out == ""
+
+
+@pytest.mark.parametrize("name", ["../elsewhere.md", "/etc/passwd", "../../../../../etc/hosts"])
+def test_path_outside_the_project_is_refused(project, invoke, name, tmp_path):
+    (tmp_path / "elsewhere.md").write_text(NOTES, "utf-8")
+
+    exit_code, out, err = invoke(project, "show", name)
+
+    assert exit_code == 2
+    assert (
+        error_line(err) == f"Error: {name}: outside the project at {project}; runbooks live under runbooks/"
+    )
+    assert out == ""
+
+
+def test_symlink_out_of_the_project_is_refused(project, invoke, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "evil.md").write_text(NOTES, "utf-8")
+    (project / "runbooks" / "evil.md").symlink_to(outside / "evil.md")
+    (project / "runbooks" / "linked").symlink_to(outside)
+
+    by_path = invoke(project, "show", "runbooks/evil.md")
+    by_folder = invoke(project, "show", "runbooks/linked/evil.md")
+    by_slug = invoke(project, "show", "evil")
+    listed = invoke(project, "list", "--json")
+
+    assert by_path[0] == 2
+    assert (
+        error_line(by_path[2])
+        == f"Error: runbooks/evil.md: outside the project at {project}; runbooks live under runbooks/"
+    )
+    assert by_folder[0] == 2
+    assert "outside the project" in error_line(by_folder[2])
+    assert by_slug[0] == 2
+    assert "evil" not in [i["slug"] for i in json.loads(listed[1])]
+
+
+def test_markdown_file_outside_runbooks_is_not_a_runbook(project, invoke):
+    (project / "docs").mkdir()
+    (project / "docs" / "page.md").write_text(NOTES, "utf-8")
+
+    exit_code, _, err = invoke(project, "show", "docs/page.md")
+
+    assert exit_code == 2
+    assert error_line(err) == "Error: docs/page.md: not a runbook; runbooks are the .md files under runbooks/"
+
+
+def test_missing_path(project, invoke):
+    exit_code, _, err = invoke(project, "show", "runbooks/nope.md")
+
+    assert exit_code == 2
+    assert (
+        error_line(err)
+        == "Error: unknown runbook 'runbooks/nope.md' (no such file); `runbook list` shows them all"
+    )
+
+
+def test_no_project_here(tmp_path, invoke):
+    lonely = tmp_path / "not-a-project"
+    lonely.mkdir()
+
+    exit_code, _, err = invoke(lonely, "list")
+
+    assert exit_code == 2
+    assert error_line(err) == (
+        f"Error: no Runbook project here: no mkdocs.yml in {lonely} or any folder above it; run inside a project"
+    )
+
+
+def test_exec_needs_a_name_or_due(project, invoke):
+    exit_code, _, err = invoke(project, "exec")
+
+    assert exit_code == 2
+    assert (
+        err.strip().splitlines()[-1]
+        == "Error: give a runbook NAME, or --due to run every runbook that is due"
+    )
+
+
+def test_broken_runbook_is_one_error_line_without_traceback(project, run_cli):
+    (project / "runbooks" / "broken.md").write_text("---\ntitle: [\n---\n", "utf-8")
+
+    exit_code, out, err = run_cli(project, "show", "broken")
+
+    assert exit_code == 2
+    assert out == ""
+    assert len(err.splitlines()) == 1
+    assert err.startswith("Error: runbooks/broken.md: front matter is not valid YAML at line ")
+
+
+# -- runs ------------------------------------------------------------------------------
+
+
+def test_runs_when_there_are_none(project, invoke):
+    assert invoke(project, "runs") == (0, "no runs yet\n", "")
+    assert invoke(project, "runs", "--json") == (0, "[]\n", "")
+
+
+def test_runs_newest_first_with_filter_and_limit(project, invoke, show_json):
+    now = datetime.now(timezone.utc)
+    hello_hash = show_json(project, "hello")["code_hash"]
+    notes_hash = show_json(project, "notes")["code_hash"]
+    first = write_record(
+        project, "hello", code_hash=hello_hash, started=now - timedelta(hours=3), suffix="aaaaaa"
+    )
+    second = write_record(
+        project,
+        "notes",
+        code_hash=notes_hash,
+        status="failed",
+        started=now - timedelta(hours=2),
+        suffix="bbbbbb",
+        user="bob",
+    )
+    third = write_record(
+        project,
+        "hello",
+        code_hash=hello_hash,
+        status="timed_out",
+        started=now - timedelta(hours=1),
+        suffix="cccccc",
+    )
+
+    all_code, all_out, _ = invoke(project, "runs", "--json")
+    hello_code, hello_out, _ = invoke(project, "runs", "hello", "--json")
+    limited_code, limited_out, _ = invoke(project, "runs", "-n", "1", "--json")
+    text_code, text, err = invoke(project, "runs")
+
+    assert [r["run_id"] for r in json.loads(all_out)] == [third["run_id"], second["run_id"], first["run_id"]]
+    assert json.loads(all_out)[1] == second  # the stored record, whole
+    assert [r["run_id"] for r in json.loads(hello_out)] == [third["run_id"], first["run_id"]]
+    assert [r["run_id"] for r in json.loads(limited_out)] == [third["run_id"]]
+    assert text_code == 0, err
+    table = rows(text)
+    assert table[0] == ["run", "runbook", "status", "environment", "started", "took", "by"]
+    assert [r[0] for r in table[1:]] == [third["run_id"], second["run_id"], first["run_id"]]
+    assert table[1][1:4] + table[1][-2:] == ["hello", "timed_out", "local", "2.0s", "alice"]
+    assert table[2][1:4] + table[2][-2:] == ["notes", "failed", "local", "2.0s", "bob"]
+    assert table[3][1:4] + table[3][-2:] == ["hello", "succeeded", "local", "2.0s", "alice"]
+
+
+def test_runs_limit_must_be_positive(project, invoke):
+    exit_code, _, err = invoke(project, "runs", "-n", "0")
+
+    assert exit_code == 2
+    assert "Invalid value for '-n' / '--limit'" in err
+
+
+def _pending_run(project, run_id, pid, pid_started):
+    folder = project / "runs" / ".pending" / run_id
+    folder.mkdir(parents=True)
+    started = {
+        "runbook": {
+            "slug": "notes",
+            "path": "runbooks/notes.md",
+            "title": "Notes",
+            "code_hash": "x",
+            "commit": None,
+        },
+        "environment": None,
+        "parameters": {},
+        "started_at": "2026-01-02T03:04:05.678Z",
+        "operator": {"user": "carol", "host": "box"},
+        "pid": pid,
+        "pid_started": pid_started,
+    }
+    (folder / "started.json").write_text(json.dumps(started), "utf-8")
+
+
+def test_run_whose_process_died_is_reported_abandoned(project, invoke):
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    _pending_run(project, "20260102T030405.678Z-dead00", int(gone.stdout), 1.0)
+    me = psutil.Process()
+    _pending_run(project, "20260102T030406.000Z-live00", me.pid, me.create_time())
+
+    exit_code, out, err = invoke(project, "runs", "--json")
+
+    assert exit_code == 0, err
+    runs = json.loads(out)
+    assert [(r["run_id"], r["status"]) for r in runs] == [("20260102T030405.678Z-dead00", "abandoned")]
+    assert runs[0]["operator"]["user"] == "carol"
+    assert runs[0]["finished_at"] is None
+
+
+# -- due -------------------------------------------------------------------------------
+
+
+def test_due_by_schedule_failure_and_code_change(make_project, invoke, show_json):
+    fresh = runbook_md(code("print('fresh')"), schedule="daily")
+    stale = runbook_md(code("print('stale')"), schedule="12h")
+    failed = runbook_md(code("print('failed')"), schedule="weekly")
+    changed = runbook_md(code("print('changed')"), schedule="monthly")
+    never = runbook_md(code("print('never')"), schedule="daily")
+    project = make_project(
+        {"fresh": fresh, "stale": stale, "failed": failed, "changed": changed, "never": never}
+    )
+    now = datetime.now(timezone.utc)
+    for slug, status, age in (("fresh", "succeeded", 1), ("stale", "succeeded", 13), ("failed", "failed", 1)):
+        write_record(
+            project,
+            slug,
+            code_hash=show_json(project, slug)["code_hash"],
+            status=status,
+            started=now - timedelta(hours=age),
+        )
+    write_record(project, "changed", code_hash="0" * 64, started=now - timedelta(hours=1))
+
+    exit_code, out, err = invoke(project, "due", "--json")
+    text_code, text, _ = invoke(project, "due")
+    list_code, list_out, _ = invoke(project, "list", "--json")
+
+    assert exit_code == 0, err
+    due = {d["slug"]: d for d in json.loads(out)}
+    assert set(due) == {"stale", "failed", "changed", "never"}
+    assert due["stale"]["state"] == "stale"
+    assert due["stale"]["stale"] is True
+    assert due["failed"]["state"] == "failed"
+    assert due["changed"]["changed_since_last_run"] is True
+    assert due["never"]["state"] == "never run"
+    table = rows(text)
+    assert table[0] == ["runbook", "status", "changed", "schedule"]
+    assert ["changed", "succeeded", "yes", "monthly"] in table
+    assert ["stale", "stale", "12h"] in table
+    assert "fresh" not in [r[0] for r in table]
+    states = {i["slug"]: i["state"] for i in json.loads(list_out)}
+    assert states["fresh"] == "succeeded"
+    assert states["stale"] == "stale"
+
+
+def test_nothing_due(make_project, invoke, show_json):
+    project = make_project({"fresh": runbook_md(code("print('fresh')"), schedule="daily")})
+    write_record(project, "fresh", code_hash=show_json(project, "fresh")["code_hash"])
+
+    assert invoke(project, "due") == (0, "nothing is due\n", "")
+    assert invoke(project, "due", "--json") == (0, "[]\n", "")

@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 site: install
-	$(BIN)/runbook exec --all --env local --yes
+	$(BIN)/runbook exec --due --env local --yes
 
 test: install
 	$(BIN)/python -m pytest

@@ -5,6 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+
+def to_plain(node: Any) -> Any:
+    """Nested mappings and lists (e.g. a NotebookNode) as plain dicts and lists."""
+    if isinstance(node, dict):
+        return {k: to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [to_plain(v) for v in node]
+    return node
+
+
 KINDS = ("runbook", "training", "doc")
 RISKS = ("read-only", "mutating", "destructive")
 LEVELS = ("L1", "L2", "L3", "L4")

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from runbook.errors import FrontMatterError, NotebookError
-from runbook.model import EFFECTS, Parameter, Runbook, Step
+from runbook.model import EFFECTS, Parameter, Runbook, Step, to_plain
 from runbook.schema import parse_duration, validate_front_matter
 
 #: Bump when the parse output changes, so cached parses are not reused.
@@ -124,7 +124,7 @@ def _read_notebook(text: str, fmt: str, rel: str, front: dict[str, Any]) -> dict
         node = jupytext.reads(text, fmt=fmt)
     except Exception as exc:  # jupytext raises many types for malformed cells
         raise NotebookError(f"{rel}: cannot read the cells: {exc}") from None
-    nb: dict[str, Any] = _plain(node)
+    nb: dict[str, Any] = to_plain(node)
     cells = nb["cells"]
     if cells and cells[0]["cell_type"] == "raw" and cells[0]["source"].startswith(_FENCE):
         del cells[0]
@@ -149,15 +149,6 @@ def front_kernel_name(front: dict[str, Any]) -> str:
         if isinstance(spec, dict) and isinstance(spec.get("name"), str) and spec["name"]:
             return str(spec["name"])
     return DEFAULT_KERNEL
-
-
-def _plain(node: Any) -> Any:
-    """A NotebookNode as plain dicts and lists (JSON-ready, cacheable)."""
-    if isinstance(node, dict):
-        return {k: _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
 
 
 def _tags(cell: dict[str, Any]) -> list[str]:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from runbook.model import to_plain
 from runbook.record import SECRET_MASK
 
 #: Values shorter than this are not masked: masking "1" or "on" would shred the output.
@@ -51,12 +52,4 @@ class Redactor:
         """A masked, JSON-ready copy of an executed notebook."""
         if nb is None:
             return None
-        return self.value(_plain(nb))  # type: ignore[no-any-return,unused-ignore]
-
-
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
+        return self.value(to_plain(nb))  # type: ignore[no-any-return,unused-ignore]

@@ -221,3 +221,17 @@ def show_json(invoke: Callable[..., Result]) -> Callable[[Path, str], dict[str, 
         return json.loads(out)
 
     return show
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="Rewrite the golden files under tests/golden/ from the current output.",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))

@@ -322,7 +322,24 @@ def test_markdown_file_outside_runbooks_is_not_a_runbook(project, invoke):
     exit_code, _, err = invoke(project, "show", "docs/page.md")
 
     assert exit_code == 2
-    assert error_line(err) == "Error: docs/page.md: not a runbook; runbooks are the .md files under runbooks/"
+    assert error_line(err) == (
+        "Error: docs/page.md: not a runbook; runbooks are the .md files under runbooks/ "
+        "and docs pages with a jupyter: header"
+    )
+
+
+def test_docs_page_with_a_jupyter_header_is_a_notebook(project, invoke):
+    (project / "docs" / "training").mkdir(parents=True)
+    header = "jupyter:\n  kernelspec:\n    name: python3\n    display_name: Python 3\n"
+    page = NOTES.replace("---\n", "---\n" + header, 1)
+    (project / "docs" / "training" / "first-steps.md").write_text(page, "utf-8")
+
+    by_slug = invoke(project, "show", "first-steps", "--json")
+    by_path = invoke(project, "show", "docs/training/first-steps.md", "--json")
+
+    assert by_slug[0] == 0, by_slug[2]
+    assert json.loads(by_slug[1])["path"] == "docs/training/first-steps.md"
+    assert by_path[0] == 0
 
 
 def test_missing_path(project, invoke):

@@ -84,7 +84,7 @@ def test_every_front_matter_problem_is_reported_at_once(make_project, invoke):
     assert line == (
         "Error: runbooks/db/broken.md: "
         "unknown front matter key 'colour' "
-        "(known: title, summary, owner, tags, kind, level, risk, schedule, timeout, environments); "
+        "(known: title, summary, owner, tags, kind, level, risk, schedule, timeout, environments, objectives, prerequisites); "
         "missing required key 'summary'; "
         "'title': expected a non-empty string, got ''; "
         "'owner': expected a non-empty string, got 3; "
@@ -100,8 +100,8 @@ def test_every_front_matter_problem_is_reported_at_once(make_project, invoke):
         ({"title": None}, "missing required key 'title'"),
         ({"owner": None}, "missing required key 'owner'"),
         ({"summary": ["a", "b"]}, "'summary': expected a non-empty string, got ['a', 'b']"),
-        ({"tags": 5}, "'tags': expected a list of words, got 5"),
-        ({"environments": [1]}, "'environments': expected a list of words, got [1]"),
+        ({"tags": 5}, "'tags': expected a list of text items, got 5"),
+        ({"environments": [1]}, "'environments': expected a list of text items, got [1]"),
         ({"kind": "faq"}, "'kind': expected runbook, training, doc, got 'faq'"),
         ({"kind": "training"}, "'level': training pages need a level (L1, L2, L3, L4)"),
         ({"level": "L9"}, "'level': expected L1, L2, L3, L4, got 'L9'"),

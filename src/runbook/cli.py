@@ -430,6 +430,64 @@ def _print_plan(planned: Any, as_json: bool) -> None:
         out.print(f"a real run needs confirmation or --yes: {escape(confirmation)}")
 
 
+@cli.command("render")
+@click.option(
+    "--out", "out", required=True, type=click.Path(path_type=Path), help="New folder for the docs tree."
+)
+def render_command(out: Path) -> None:
+    """Write the docs folder with every generated page, for any site builder.
+
+    `mkdocs build` over OUT (as docs_dir), without the plugin, gives the same site.
+    """
+    from runbook.build import render_to
+
+    count = render_to(_project(), out)
+    click.echo(f"wrote {count} generated files and the docs folder to {out}", err=True)
+
+
+@cli.command("build")
+@click.option(
+    "--strict", is_flag=True, help="Fail on any warning: broken links, unknown runbooks in the FAQ."
+)
+@click.option(
+    "--execute", "run_due", is_flag=True, help="First run every notebook that is due (read-only ones)."
+)
+@click.option(
+    "--yes", "assume_yes", is_flag=True, help="With --execute: also run mutating ones and write steps."
+)
+@click.option("--env", "environment", metavar="NAME", help="With --execute: the environment profile.")
+@click.option("--site-dir", type=click.Path(path_type=Path), help="Build into this folder (default: site/).")
+def build_command(
+    strict: bool, run_due: bool, assume_yes: bool, environment: str | None, site_dir: Path | None
+) -> None:
+    """Render the runbooks, runs, FAQ and training, and build the site with MkDocs."""
+    from runbook import build
+
+    project = _project()
+    failed: list[str] = []
+    if run_due:
+        from runbook.execute import ExecOptions
+
+        options = ExecOptions(environment=environment, assume_yes=assume_yes)
+        done = build.execute_due(project, options, _observer, report=lambda m: click.echo(m, err=True))
+        failed = done.failed + [slug for slug, _ in done.refused]
+    folder = build.build_site(project, strict=strict, site_dir=site_dir)
+    click.echo(f"built the site in {folder}", err=True)
+    if failed:
+        raise build.BuildFailed(
+            f"built the site, but these notebooks failed: {', '.join(failed)}; see their pages"
+        )
+
+
+@cli.command("serve")
+@click.option("-a", "--dev-addr", metavar="IP:PORT", help="Address to serve on (default 127.0.0.1:8000).")
+def serve_command(dev_addr: str | None) -> None:
+    """Live preview: rebuilds when runbooks, runs, profiles or docs change."""
+    from runbook.build import serve_site
+
+    serve_site(_project(), dev_addr)
+
+
 def main() -> None:
     """Console script entry point."""
     cli(prog_name="runbook")

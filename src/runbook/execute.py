@@ -387,10 +387,12 @@ def _execute(planned: Plan, kernel: Any, session: _Session) -> tuple[str, Failur
         return "failed", _stop_failure(session, "DeadKernelError", kernel.exit_reason())
     except PapermillExecutionError:
         pass
-    except RuntimeError as exc:  # the kernel never became ready
-        if kernel.is_alive():
-            raise
-        return "failed", _stop_failure(session, "DeadKernelError", f"{kernel.exit_reason()} ({exc})")
+    except RuntimeError as exc:  # the kernel died, or never became ready
+        if not kernel.is_alive():
+            return "failed", _stop_failure(session, "DeadKernelError", f"{kernel.exit_reason()} ({exc})")
+        log_tail = kernel.log_tail()
+        detail = f"; the kernel printed: {log_tail}" if log_tail else ""
+        return "failed", _stop_failure(session, "KernelError", f"{exc}{detail}")
     failure = failed_step_error(nb)
     return ("failed", failure) if failure else ("succeeded", None)
 

@@ -26,6 +26,8 @@ _PYTHON_NAMES = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(
 #: The kernel's environment variable naming the pipe that :meth:`KernelProcess.send_environment` writes to.
 ENV_FD_VARIABLE = "RUNBOOK_ENV_FD"
 MAX_ENV_BYTES = 60_000
+FOLDER_PREFIX = "runbook-kernel-"
+OWNER_FILE = "owner.pid"
 _NATIVE_ARGV = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
 
 
@@ -76,7 +78,9 @@ class KernelProcess:
         such as secrets, once they are known. They never pass through a file.
         """
         spec = find_kernelspec(name)
-        folder = Path(tempfile.mkdtemp(prefix="runbook-kernel-"))  # mode 0700: the key stays private
+        _sweep_orphaned_folders()
+        folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))  # mode 0700: the key stays private
+        (folder / OWNER_FILE).write_text(str(os.getpid()), "utf-8")
         connection_file = folder / "kernel.json"
         info = {
             "transport": "ipc",
@@ -180,6 +184,21 @@ class KernelProcess:
         if self.is_alive():
             os.kill(self.process.pid, signal.SIGINT)
 
+    def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+        """nbclient calls this when the kernel never became ready: stop it outright."""
+        self.kill()
+
+    def cleanup_resources(self, restart: bool = False) -> None:
+        """Sockets and the key are removed by :meth:`stop`."""
+
+    def log_tail(self, lines: int = 3) -> str:
+        """The last lines the kernel process printed (not cell output), for messages."""
+        try:
+            text = self.log_path.read_text("utf-8", "replace")
+        except OSError:
+            return ""
+        return " | ".join(ln.strip() for ln in text.splitlines() if ln.strip())[-lines * 200 :]
+
     # -- ending --
 
     @property
@@ -246,6 +265,18 @@ class KernelProcess:
             self.process.poll() is None or not all(_gone(child) for child in descendants)
         ):
             time.sleep(0.01)
+
+
+def _sweep_orphaned_folders() -> None:
+    """Remove kernel folders left by a ``runbook exec`` that was killed (SIGKILL)."""
+    for folder in Path(tempfile.gettempdir()).glob(FOLDER_PREFIX + "*"):
+        try:
+            owner = int((folder / OWNER_FILE).read_text("utf-8"))
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, ValueError):
+            continue  # not ours to judge: unreadable, or owned by another user
 
 
 def _gone(process: Any) -> bool:

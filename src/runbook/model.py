@@ -37,6 +37,8 @@ class FrontMatter:
     timeout: str | None = None
     timeout_s: float | None = None
     environments: tuple[str, ...] | None = None
+    objectives: tuple[str, ...] = ()
+    prerequisites: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ class Runbook:
     def from_dict(cls, data: dict[str, Any]) -> Runbook:
         """Inverse of :meth:`to_dict`."""
         meta = dict(data["meta"])
-        meta["tags"] = tuple(meta["tags"])
+        for key in ("tags", "objectives", "prerequisites"):
+            meta[key] = tuple(meta.get(key, ()))
         if meta["environments"] is not None:
             meta["environments"] = tuple(meta["environments"])
         return cls(

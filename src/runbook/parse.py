@@ -22,7 +22,7 @@ from runbook.model import EFFECTS, Parameter, Runbook, Step, to_plain
 from runbook.schema import parse_duration, validate_front_matter
 
 #: Bump when the parse output changes, so cached parses are not reused.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 DEFAULT_KERNEL = "python3"
 INJECTED_TAGS = ("injected-parameters", "injected-secrets")
 _FENCE = "---"

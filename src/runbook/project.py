@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,6 +32,36 @@ CLASHING_SLUG = (
     "runbook name '{slug}' is ambiguous: {paths}; rename one of the files "
     "(the name keys its run history, so it must be unique)"
 )
+
+
+_DOCS_DIR = re.compile(r"^docs_dir:\s*(\S+)\s*$", re.MULTILINE)
+_JUPYTER_HEADER = re.compile(r"^jupyter:", re.MULTILINE)
+
+
+def _markdown_files(top: Path) -> list[Path]:
+    """``.md`` files under ``top``, sorted, skipping hidden and ``_``-prefixed names."""
+    found: list[Path] = []
+    if not top.is_dir():
+        return found
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        found += [
+            Path(folder) / n for n in sorted(files) if n.endswith(".md") and not n.startswith((".", "_"))
+        ]
+    return found
+
+
+def _has_jupyter_header(path: Path) -> bool:
+    """Whether a Markdown file's front matter has jupytext's ``jupyter:`` key."""
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as handle:
+            head = handle.read(8192)
+    except OSError:
+        return False
+    if not head.startswith("---"):
+        return False
+    end = head.find("\n---", 3)
+    return bool(_JUPYTER_HEADER.search(head[: end if end > 0 else len(head)]))
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -78,19 +109,39 @@ class Project:
         return True
 
     @cached_property
+    def docs_dir(self) -> Path:
+        """The MkDocs ``docs_dir`` (``docs`` unless mkdocs.yml says otherwise)."""
+        try:
+            text = (self.root / CONFIG_FILE).read_text("utf-8")
+        except OSError:
+            text = ""
+        match = _DOCS_DIR.search(text)
+        return self.root / (match.group(1).strip("'\"") if match else "docs")
+
+    @cached_property
     def sources(self) -> dict[str, list[Path]]:
-        """Every runbook file by slug (a list, so clashes can be reported)."""
+        """Every notebook file by slug (a list, so clashes can be reported).
+
+        Notebooks are the ``.md`` files under ``runbooks/`` and the ``.md`` files under the
+        docs folder whose front matter carries jupytext's ``jupyter:`` header.
+        """
         found: dict[str, list[Path]] = {}
-        if not self.runbooks_dir.is_dir():
-            return found
-        for folder, dirs, files in os.walk(self.runbooks_dir):
-            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-            for name in sorted(files):
-                if name.endswith(".md") and not name.startswith((".", "_")):
-                    path = Path(folder) / name
-                    if self.contains(path):
-                        found.setdefault(path.stem, []).append(path)
+        for path in _markdown_files(self.runbooks_dir):
+            if self.contains(path):
+                found.setdefault(path.stem, []).append(path)
+        for path in _markdown_files(self.docs_dir):
+            if self.contains(path) and _has_jupyter_header(path):
+                found.setdefault(path.stem, []).append(path)
         return found
+
+    def page_path(self, runbook: Runbook) -> str:
+        """Where a notebook's page lives in the site, relative to the docs root.
+
+        Runbooks keep their place under ``runbooks/``; notebook pages in the docs folder
+        replace their own source page.
+        """
+        docs = self.relative(self.docs_dir) + "/"
+        return runbook.path[len(docs) :] if runbook.path.startswith(docs) else runbook.path
 
     def clashes(self) -> dict[str, list[Path]]:
         """Slugs shared by more than one file."""
@@ -132,7 +183,10 @@ class Project:
                     listed = ", ".join(self.relative(p) for p in paths)
                     raise ProjectError(CLASHING_SLUG.format(slug=slug, paths=listed))
                 return slug, paths[0]
-        raise ProjectError(f"{name}: not a runbook; runbooks are the .md files under {RUNBOOKS_DIR}/")
+        raise ProjectError(
+            f"{name}: not a runbook; runbooks are the .md files under {RUNBOOKS_DIR}/ "
+            "and docs pages with a jupyter: header"
+        )
 
     def load(self, name: str, *, write_cache: bool = True) -> Runbook:
         """Parse the runbook named ``name`` (slug or path)."""

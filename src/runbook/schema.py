@@ -27,7 +27,17 @@ _EVERY = re.compile(r"^(\d+)([hd])$")
 #: Keys that jupytext (Markdown and MyST) keeps in the same front matter as ours.
 JUPYTEXT_KEYS = ("jupyter", "jupytext", "kernelspec")
 REQUIRED = ("title", "summary", "owner")
-OPTIONAL = ("tags", "kind", "level", "risk", "schedule", "timeout", "environments")
+OPTIONAL = (
+    "tags",
+    "kind",
+    "level",
+    "risk",
+    "schedule",
+    "timeout",
+    "environments",
+    "objectives",
+    "prerequisites",
+)
 
 
 def parse_duration(value: Any) -> float:
@@ -92,7 +102,7 @@ def _words(data: dict[str, Any], key: str, problems: list[str]) -> tuple[str, ..
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        problems.append(f"'{key}': expected a list of words, got {value!r}")
+        problems.append(f"'{key}': expected a list of text items, got {value!r}")
         return None
     return tuple(v.strip() for v in value)
 
@@ -120,6 +130,8 @@ def validate_front_matter(data: Any) -> tuple[FrontMatter | None, list[str]]:
     title, summary, owner = (_string(data, k, problems) for k in REQUIRED)
     tags = _words(data, "tags", problems) or ()
     environments = _words(data, "environments", problems)
+    objectives = _words(data, "objectives", problems) or ()
+    prerequisites = _words(data, "prerequisites", problems) or ()
     kind = _choice(data, "kind", KINDS, "runbook", problems)
     risk = _choice(data, "risk", RISKS, "read-only", problems)
     level = _choice(data, "level", LEVELS, None, problems)
@@ -144,6 +156,8 @@ def validate_front_matter(data: Any) -> tuple[FrontMatter | None, list[str]]:
             timeout=timeout,
             timeout_s=timeout_s,
             environments=environments,
+            objectives=objectives,
+            prerequisites=prerequisites,
         ),
         [],
     )

@@ -1,0 +1,84 @@
+"""The MkDocs plugin ``runbook``: publishes the rendered runbooks, runs, FAQ and training.
+
+It adds every page the renderer produces with ``File.generated`` (nothing is written into
+the docs folder), replaces notebook pages of the docs with their rendered version, keeps
+run pages out of the navigation and the FAQ's YAML out of the site, and under
+``mkdocs serve`` watches the runbooks, the run store, the profiles and the FAQ. Problems
+(a FAQ entry naming a missing runbook, a malformed runbook) are logged as warnings, so a
+``--strict`` build fails on them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config import config_options as c
+from mkdocs.config.base import Config
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin
+from mkdocs.structure.files import File, Files, InclusionLevel
+
+from runbook.errors import RunbookError
+
+log = logging.getLogger("mkdocs.plugins.runbook")
+
+
+class RunbookPluginConfig(Config):
+    """Options of the ``runbook`` plugin in mkdocs.yml."""
+
+    enabled = c.Type(bool, default=True)
+    """Render runbooks into the site; false leaves the docs folder as it is."""
+
+
+class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
+    supports_multiple_instances = False
+
+    def __init__(self) -> None:
+        self.project: Any = None
+
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
+        if not self.config.enabled:
+            return config
+        from runbook.project import Project
+
+        try:
+            self.project = Project.discover(Path(config.config_file_path).parent)
+        except RunbookError as exc:
+            raise PluginError(str(exc)) from None
+        return config
+
+    def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files | None:
+        if not self.config.enabled or self.project is None:
+            return files
+        from runbook.render.site import render_site
+
+        try:
+            site = render_site(self.project)
+        except RunbookError as exc:
+            raise PluginError(str(exc)) from None
+        for warning in site.warnings:
+            log.warning(warning)
+        for path in site.replaced | set(site.pages) | set(site.assets):
+            existing = files.get_file_from_path(path)
+            if existing is not None:
+                files.remove(existing)
+        for path, markdown in site.pages.items():
+            inclusion = InclusionLevel.NOT_IN_NAV if path in site.hidden else InclusionLevel.UNDEFINED
+            files.append(File.generated(config, path, content=markdown, inclusion=inclusion))
+        for path, data in site.assets.items():
+            files.append(File.generated(config, path, content=data))
+        return files
+
+    def on_serve(self, server: Any, /, *, config: MkDocsConfig, builder: Any) -> Any:
+        if self.project is None:
+            return server
+        from runbook.project import ENVIRONMENTS_DIR, RUNBOOKS_DIR, RUNS_DIR
+
+        for name in (RUNBOOKS_DIR, RUNS_DIR, ENVIRONMENTS_DIR):
+            folder = self.project.root / name
+            if folder.is_dir():
+                server.watch(str(folder))
+        return server

@@ -1,0 +1,77 @@
+"""The dashboard of every runbook's state and the maintenance calendar by cadence."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from runbook.render.pages import STATE_LABELS, link, state_class
+from runbook.render.templates import render
+from runbook.render.text import ago, iso_utc
+from runbook.schema import SCHEDULES
+from runbook.status import Standing
+
+#: Dashboard order: what needs attention first.
+ATTENTION = ("failed", "timed_out", "interrupted", "abandoned", "stale", "never run", "succeeded")
+CADENCES = (*SCHEDULES, "other", "unscheduled")
+
+
+def _row(item: Standing, pages: dict[str, str], page: str, now: datetime) -> dict[str, str]:
+    latest = item.latest
+    meta = item.runbook.meta
+    return {
+        "state": STATE_LABELS.get(item.state, item.state),
+        "state_class": state_class(item.state),
+        "title": meta.title,
+        "link": link(page, pages[item.runbook.slug]),
+        "last_run": f"{iso_utc(latest.started_at)} ({ago(latest.started_at, now)})" if latest else "never",
+        "environment": (latest.environment or "-") if latest else "-",
+        "owner": meta.owner,
+        "schedule": meta.schedule or "-",
+        "risk": meta.risk,
+        "next_due": f"{iso_utc(item.next_due)} ({ago(item.next_due, now)})" if item.next_due else "-",
+    }
+
+
+def dashboard(standings: list[Standing], pages: dict[str, str], now: datetime, root: str | None) -> str:
+    """``runbooks/index.md``: every runbook, failed and stale first."""
+    page = "runbooks/index.md"
+    ordered = sorted(
+        standings,
+        key=lambda s: (ATTENTION.index(s.state) if s.state in ATTENTION else 0, s.runbook.meta.title.lower()),
+    )
+    counts = Counter(STATE_LABELS.get(s.state, s.state) for s in standings)
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no runbooks yet"
+    return render(
+        "dashboard.md.j2",
+        root,
+        counts=f"{len(standings)} runbooks: {summary}" if standings else summary,
+        built_iso=iso_utc(now),
+        rows=[_row(s, pages, page, now) for s in ordered],
+    )
+
+
+def cadence(schedule: str | None) -> str:
+    if not schedule:
+        return "unscheduled"
+    return schedule if schedule in SCHEDULES else "other"
+
+
+def calendar(standings: list[Standing], pages: dict[str, str], now: datetime, root: str | None) -> str:
+    """``runbooks/calendar.md``: runbooks grouped by how often they are due."""
+    page = "runbooks/calendar.md"
+    titles = {"other": "Other intervals", "unscheduled": "Unscheduled (run on demand)"}
+    groups = []
+    for name in CADENCES:
+        members = sorted(
+            (s for s in standings if cadence(s.runbook.meta.schedule) == name),
+            key=lambda s: s.runbook.meta.title,
+        )
+        if members:
+            groups.append(
+                {
+                    "title": titles.get(name, name.capitalize()),
+                    "rows": [_row(s, pages, page, now) for s in members],
+                }
+            )
+    return render("calendar.md.j2", root, groups=groups)

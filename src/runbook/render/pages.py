@@ -1,0 +1,304 @@
+"""The runbook page and the run page.
+
+A runbook page is the runbook itself (its prose and code) with each step's outputs from
+the latest run, under a card that says whether it works: status, when it was last
+verified and by whom, owner, risk, schedule, next due date, the command to run it. A run
+page holds one run's record and outputs; run pages stay out of the navigation.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import yaml
+
+from runbook.model import Runbook
+from runbook.record import SECRET_MASK, RunRecord
+from runbook.render.outputs import render_outputs
+from runbook.render.templates import render
+from runbook.render.text import ago, duration, html_text, iso_utc, value_text
+from runbook.status import Standing
+
+FOLD_LINES = 50
+HISTORY = 10
+STATE_LABELS = {"never run": "never run", "timed_out": "timed out"}
+PRESENTATION_TAGS = ("hide-input", "hide-output", "no-search")
+
+
+def state_class(state: str) -> str:
+    """A CSS-safe modifier for a status: ``never-run``, ``timed-out`` ..."""
+    return re.sub(r"[^a-z]+", "-", state.lower()).strip("-")
+
+
+def link(from_page: str, to_page: str) -> str:
+    """A relative Markdown link between two docs-relative paths."""
+    return posixpath.relpath(to_page, posixpath.dirname(from_page) or ".")
+
+
+def run_page_path(slug: str, run_id: str) -> str:
+    return f"runs/{slug}/{run_id}.md"
+
+
+def run_assets_dir(slug: str, run_id: str) -> str:
+    return f"runs/{slug}/{run_id}/assets"
+
+
+def exec_command(
+    runbook: Runbook, values: dict[str, Any] | None = None, environment: str | None = None
+) -> str:
+    """The exact ``runbook exec`` command, with the non-secret parameter values given."""
+    parts = ["runbook", "exec", runbook.slug]
+    if environment:
+        parts += ["--env", environment]
+    for param in runbook.parameters:
+        value = (values or {}).get(param.name, param.default)
+        if param.secret or value == SECRET_MASK:
+            continue
+        parts += ["-p", f"{param.name}={value_text(value)}"]
+    return shlex.join(parts)
+
+
+@dataclass
+class Rendered:
+    """A page's Markdown and the asset files it links to."""
+
+    markdown: str
+    assets: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FaqLink:
+    question: str
+    page: str
+    anchor: str
+
+
+def _fence(source: str) -> str:
+    longest = max((len(m) for m in re.findall(r"`+", source)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _front_matter(**values: Any) -> str:
+    return yaml.safe_dump({k: v for k, v in values.items() if v}, sort_keys=False, allow_unicode=True).strip()
+
+
+def _run_facts(record: RunRecord, runbook: Runbook, page: str, now: datetime) -> dict[str, Any]:
+    failure = record.failure
+    secret = {p.name for p in runbook.parameters if p.secret}
+    return {
+        "run_id": record.run_id,
+        "status": STATE_LABELS.get(record.status, record.status),
+        "status_class": state_class(record.status),
+        "started_iso": iso_utc(record.started_at),
+        "started_ago": ago(record.started_at, now),
+        "took": duration(record.duration_s),
+        "user": record.operator.get("user", "unknown"),
+        "host": record.operator.get("host", "unknown"),
+        "environment": record.environment or "no environment",
+        "exit_code": record.exit_code,
+        "commit": record.runbook.get("commit"),
+        "approved_by": " ".join(f"{v}" for v in (record.approved_by or {}).values()),
+        "parameters": [
+            (k, SECRET_MASK if k in secret else value_text(v)) for k, v in record.parameters.items()
+        ],
+        "failure": {
+            "step": failure.step_name,
+            "text": f"{failure.exception}: {failure.message}",
+        }
+        if failure
+        else None,
+        "link": link(page, run_page_path(record.slug, record.run_id)),
+        "steps": [
+            {
+                "name": s.name,
+                "status": STATE_LABELS.get(s.status, s.status),
+                "status_class": state_class(s.status),
+                "started_iso": iso_utc(s.started_at) if s.started_at else "-",
+                "took": duration(s.duration_s),
+            }
+            for s in record.steps
+        ],
+    }
+
+
+def _cells_by_step(nb: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    if not nb:
+        return {}
+    return {
+        cell["metadata"]["runbook"]["step"]: cell
+        for cell in nb.get("cells", [])
+        if cell.get("cell_type") == "code" and (cell.get("metadata", {}).get("runbook") or {}).get("step")
+    }
+
+
+def _step_outputs(
+    cell: dict[str, Any] | None, record: RunRecord | None, page: str, tags: tuple[str, ...]
+) -> Rendered:
+    if cell is None or record is None or "hide-output" in tags:
+        return Rendered("")
+    assets_dir = run_assets_dir(record.slug, record.run_id)
+    rendered = render_outputs(
+        cell.get("outputs", []),
+        assets_dir=assets_dir,
+        assets_link=link(page, assets_dir + "/x")[: -len("/x")],
+        fold_lines=FOLD_LINES,
+    )
+    markdown = rendered.markdown
+    if markdown and "no-search" in tags:
+        markdown = f'<div class="rb-outputs" data-search-exclude markdown="1">\n\n{markdown}\n\n</div>'
+    return Rendered(markdown, dict(rendered.assets))
+
+
+def _step_meta(step: Any, result: Any) -> str:
+    status = result.status if result else "not run"
+    meta = [
+        f'<span class="rb-badge rb-badge--{state_class(status)}">{STATE_LABELS.get(status, status)}</span>'
+    ]
+    meta.append(f"<strong>{html_text(step.name)}</strong>")
+    if result and result.started_at:
+        when = iso_utc(result.started_at)
+        meta.append(f'ran at <time datetime="{when}">{when}</time>')
+        meta.append(f"took {duration(result.duration_s)}")
+    if step.effect == "write":
+        meta.append('<span class="rb-effect-write">writes</span>')
+    anchor = f"step-{html_text(step.name)}"
+    return (
+        f'<div class="rb-step rb-step--{state_class(status)}" id="{anchor}" markdown="0">\n'
+        f'<p class="rb-step__meta">{" · ".join(meta)}</p>\n</div>'
+    )
+
+
+def _stop_note(record: RunRecord | None, step_name: str) -> str:
+    """The reason a step stopped without an error output (timeout, interruption)."""
+    failure = record.failure if record else None
+    result = next((s for s in record.steps if s.name == step_name), None) if record else None
+    if not failure or failure.step_name != step_name or not result or result.status == "failed":
+        return ""
+    title = f"{html_text(failure.exception)}: {html_text(failure.message)}"
+    return (
+        '<div class="admonition failure rb-error" markdown="0">\n'
+        f'<p class="admonition-title">{title}</p>\n</div>'
+    )
+
+
+def notebook_body(
+    runbook: Runbook, record: RunRecord | None, run_nb: dict[str, Any] | None, page: str
+) -> Rendered:
+    """The runbook's prose and code, each step followed by its outputs from ``record``."""
+    steps = {s.cell_index: s for s in runbook.steps}
+    run_cells = _cells_by_step(run_nb)
+    blocks: list[str] = []
+    assets: dict[str, bytes] = {}
+    for index, cell in enumerate(runbook.notebook["cells"]):
+        source = cell["source"]
+        if cell["cell_type"] == "markdown":
+            blocks.append(source)
+            continue
+        if cell["cell_type"] != "code":
+            continue
+        step = steps.get(index)
+        fence = _fence(source)
+        code = f"{fence}python\n{source}\n{fence}"
+        if step is None:  # the parameters cell
+            blocks.append(
+                f'<p class="rb-parameters-title"><strong>Parameters</strong> (defaults)</p>\n\n{code}'
+            )
+            continue
+        result = next((s for s in record.steps if s.name == step.name), None) if record else None
+        blocks.append(_step_meta(step, result))
+        if "hide-input" not in step.tags:
+            blocks.append(code)
+        outputs = _step_outputs(run_cells.get(step.name), record, page, step.tags)
+        if outputs.markdown:
+            blocks.append(outputs.markdown)
+        assets.update(outputs.assets)
+        note = _stop_note(record, step.name)
+        if note:
+            blocks.append(note)
+    return Rendered("\n\n".join(b.strip("\n") for b in blocks if b.strip()), assets)
+
+
+def runbook_page(
+    runbook: Runbook,
+    page: str,
+    standing: Standing,
+    history: list[RunRecord],
+    run_nb: dict[str, Any] | None,
+    faq: list[FaqLink],
+    now: datetime,
+    project_root: str | None = None,
+) -> Rendered:
+    """The page of one runbook (or notebook page of the docs)."""
+    meta = runbook.meta
+    latest = standing.latest
+    body = notebook_body(runbook, latest, run_nb, page)
+    changed = (
+        '!!! warning "The code changed since this run"\n\n'
+        "    The outputs below are from the last run, of an earlier version of the code. Run it again.\n\n"
+        if standing.changed
+        else ""
+    )
+    markdown = render(
+        "runbook.md.j2",
+        project_root,
+        front_matter=_front_matter(title=meta.title, description=meta.summary, tags=list(meta.tags)),
+        title=meta.title,
+        summary=meta.summary,
+        state_class=state_class(standing.state),
+        state_label=STATE_LABELS.get(standing.state, standing.state),
+        latest=_run_facts(latest, runbook, page, now) if latest else None,
+        owner=meta.owner,
+        risk=meta.risk,
+        schedule=meta.schedule or "none",
+        next_due={"iso": iso_utc(standing.next_due), "ago": ago(standing.next_due, now)}
+        if standing.next_due
+        else None,
+        command=exec_command(
+            runbook, latest.parameters if latest else None, latest.environment if latest else None
+        ),
+        faq=[{"question": f.question, "link": link(page, f.page) + "#" + f.anchor} for f in faq],
+        body=changed + body.markdown,
+        history=[_run_facts(r, runbook, page, now) for r in history],
+    )
+    return Rendered(markdown, body.assets)
+
+
+def run_page(
+    runbook: Runbook,
+    record: RunRecord,
+    run_nb: dict[str, Any] | None,
+    runbook_page_path: str,
+    now: datetime,
+    project_root: str | None = None,
+) -> Rendered:
+    """The page of one run: its record, steps and outputs. Kept out of the navigation."""
+    page = run_page_path(record.slug, record.run_id)
+    cells = _cells_by_step(run_nb)
+    outputs, assets = [], {}
+    for step in record.steps:
+        rendered = _step_outputs(cells.get(step.name), record, page, ())
+        note = _stop_note(record, step.name)
+        if rendered.markdown or note:
+            outputs.append(
+                {"name": step.name, "markdown": "\n\n".join(p for p in (rendered.markdown, note) if p)}
+            )
+        assets.update(rendered.assets)
+    markdown = render(
+        "run.md.j2",
+        project_root,
+        front_matter=_front_matter(
+            title=f"{runbook.meta.title}: run {record.run_id}",
+            description=f"{record.status} run of {runbook.slug}",
+        ),
+        title=runbook.meta.title,
+        run=_run_facts(record, runbook, page, now),
+        runbook_link=link(page, runbook_page_path),
+        command=exec_command(runbook, record.parameters, record.environment),
+        outputs=outputs,
+    )
+    return Rendered(markdown, assets)

@@ -1,0 +1,70 @@
+"""Escaping and formatting shared by the page templates.
+
+Everything a page shows that does not come from a runbook's own prose (titles, owners,
+tags, parameter values, step names, messages from a run) passes through :func:`md_text`,
+so it reads as literal text in Markdown and HTML alike.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from markupsafe import escape
+
+#: Markdown punctuation, escaped with a backslash; ``<``, ``>`` and ``&`` become entities.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+
+
+def md_text(value: Any) -> str:
+    """``value`` as literal text inside Markdown: Markdown punctuation escaped, then HTML."""
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", str(value)).replace("\n", " ")
+    return str(escape(text))
+
+
+def html_text(value: Any) -> str:
+    """``value`` escaped for HTML text or a quoted attribute."""
+    return str(escape(str(value)))
+
+
+def value_text(value: Any) -> str:
+    """A parameter value as people type it: text as is, the rest as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def ago(moment: datetime | str, now: datetime) -> str:
+    """``3 hours ago``, ``in 2 days`` or ``just now``."""
+    when = parse_time(moment) if isinstance(moment, str) else moment
+    seconds = (now - when).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            phrase = f"{count} {unit}{'s' if count != 1 else ''}"
+            return f"in {phrase}" if future else f"{phrase} ago"
+    return "just now"
+
+
+def iso_utc(moment: datetime | str) -> str:
+    """ISO 8601 in UTC to the second: ``2026-11-29T17:14:42Z``."""
+    when = parse_time(moment) if isinstance(moment, str) else moment
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def duration(seconds: float | None) -> str:
+    """``0.42 s``, ``12.3 s``, ``4 min 5 s``."""
+    if seconds is None:
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest} s"

@@ -1,0 +1,321 @@
+"""The site: rendered pages (golden files, no kernel) and real MkDocs builds.
+
+The fixture project in ``tests/fixtures/site`` holds runbooks, a training page, a FAQ and
+the records and executed notebooks of real runs, committed so these tests need no kernel.
+Regenerate the golden pages with ``pytest tests/test_site.py --update-golden``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from runbook.project import Project
+from runbook.render.site import render_site
+
+FIXTURE = Path(__file__).parent / "fixtures" / "site"
+GOLDEN = Path(__file__).parent / "golden" / "site"
+#: A fixed "now" one hour after the fixture runs, so relative times are stable.
+NOW = datetime(2026, 11, 29, 18, 40, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def fixture_project(tmp_path: Path) -> Path:
+    target = tmp_path / "handbook"
+    shutil.copytree(FIXTURE, target, ignore=shutil.ignore_patterns(".runbook", "site"))
+    return target
+
+
+def runbook_cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runbook", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+# -- golden pages -------------------------------------------------------------------------
+
+
+def test_rendered_pages_match_the_golden_files(fixture_project: Path, update_golden: bool) -> None:
+    site = render_site(Project(fixture_project), now=NOW)
+
+    if update_golden:
+        shutil.rmtree(GOLDEN, ignore_errors=True)
+        for path, markdown in site.pages.items():
+            (GOLDEN / path).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN / path).write_text(markdown, "utf-8")
+    expected = {p.relative_to(GOLDEN).as_posix() for p in GOLDEN.rglob("*.md")}
+    assert set(site.pages) == expected
+    for path in sorted(expected):
+        assert site.pages[path] == (GOLDEN / path).read_text("utf-8"), f"{path} differs from its golden file"
+
+
+def test_render_reports_what_it_replaces_and_hides(fixture_project: Path) -> None:
+    site = render_site(Project(fixture_project), now=NOW)
+
+    assert "training/first-steps.md" in site.replaced  # the notebook page's source
+    assert "faq/basics.yml" in site.replaced  # FAQ data is not published
+    assert all(p.startswith("runs/") for p in site.hidden) and len(site.hidden) == 3
+    assert [p for p in site.assets if p.endswith(".png")], "the PNG output became an asset file"
+    assert site.warnings == []
+
+
+def test_unknown_runbook_in_the_faq_is_a_warning_naming_file_and_entry(fixture_project: Path) -> None:
+    faq = fixture_project / "docs" / "faq" / "basics.yml"
+    faq.write_text(faq.read_text("utf-8").replace("runbooks: [showcase]", "runbooks: [showcas]"), "utf-8")
+
+    site = render_site(Project(fixture_project), now=NOW)
+
+    assert site.warnings == [
+        "docs/faq/basics.yml: entry 1 ('How do I rotate the showcase token?') names runbook 'showcas', "
+        "which does not exist; fix the slug or remove it"
+    ]
+
+
+# -- a real mkdocs build --------------------------------------------------------------------
+
+
+class _Text(HTMLParser):
+    """Visible text of an HTML document, and the ids and classes it uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.classes: set[str] = set()
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        for name, value in attrs:
+            if name == "class" and value:
+                self.classes.update(value.split())
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+    @property
+    def text(self) -> str:
+        return re.sub(r"\s+", " ", "".join(self.parts))
+
+
+def page_text(site: Path, url_path: str) -> _Text:
+    """The page's article (its content, without navigation and table of contents)."""
+    html = (site / url_path / "index.html").read_text("utf-8")
+    article = re.search(r"<article.*?</article>", html, re.S)
+    assert article, url_path
+    parser = _Text()
+    parser.feed(article.group(0))
+    return parser
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = tmp_path_factory.mktemp("built") / "handbook"
+    shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns(".runbook", "site"))
+    done = runbook_cli(project, "build", "--strict")
+    assert done.returncode == 0, done.stderr
+    return project / "site"
+
+
+def test_strict_build_shows_status_times_output_and_command(built_site: Path) -> None:
+    page = page_text(built_site, "runbooks/ops/showcase")
+
+    record = json.loads(next((FIXTURE / "runs" / "showcase").glob("*/record.json")).read_text("utf-8"))
+    started = record["started_at"][:19] + "Z"  # ISO 8601, UTC, to the second
+
+    assert "succeeded" in page.text
+    assert f"last verified {started}" in page.text
+    assert "hello from the profile on stdout" in page.text
+    assert "careful: this goes to stderr" in page.text and "rb-stderr" in page.classes
+    assert "red text without its colour codes" in page.text and "\x1b" not in page.text
+    assert "runbook exec showcase --env local -p 'greeting=hello from the profile'" in page.text
+    assert "fixture-secret-4242" not in (built_site / "runbooks/ops/showcase/index.html").read_text("utf-8")
+    assert "service" in page.text and "replicas" in page.text  # HTML table and JSON outputs
+    assert list((built_site / "runs" / "showcase").rglob("*.png")), "the image output is published"
+
+
+def test_failing_step_is_highlighted_with_its_error(built_site: Path) -> None:
+    page = page_text(built_site, "runbooks/ops/broken-check")
+
+    assert "failed" in page.text
+    assert "Failed at step explode: RuntimeError: replica lag is 42 s, over the 10 s limit" in page.text
+    assert "rb-step--failed" in page.classes and "rb-error" in page.classes
+    assert "not printed" not in page.text.replace('print("not printed")', "")
+
+
+def test_never_run_runbook_says_so(built_site: Path) -> None:
+    page = page_text(built_site, "runbooks/ops/never-run")
+
+    assert "never run" in page.text
+    assert "runbook exec never-run" in page.text
+
+
+def test_history_links_to_run_pages_that_stay_out_of_the_nav(built_site: Path) -> None:
+    showcase = (built_site / "runbooks/ops/showcase/index.html").read_text("utf-8")
+    run_pages = list((built_site / "runs" / "showcase").glob("*/index.html"))
+
+    assert len(run_pages) == 1
+    run_id = run_pages[0].parent.name
+    assert f"runs/showcase/{run_id}/" in showcase
+    nav = re.search(r'<nav class="md-nav md-nav--primary".*?</nav>', showcase, re.S)
+    assert nav and "runs/" not in nav.group(0)
+    assert "Steps" in page_text(built_site, f"runs/showcase/{run_id}").text
+
+
+def test_dashboard_lists_failed_first_and_the_calendar_groups_by_cadence(built_site: Path) -> None:
+    dashboard = page_text(built_site, "runbooks").text
+    calendar = page_text(built_site, "runbooks/calendar").text
+
+    assert dashboard.index("Broken check") < dashboard.index("Never run") < dashboard.index("Output showcase")
+    assert calendar.index("Daily") < calendar.index("Output showcase") < calendar.index("Weekly")
+    assert calendar.index("Weekly") < calendar.index("Broken check") < calendar.index("Monthly")
+
+
+def test_faq_is_a_page_per_category_with_a_heading_per_question(built_site: Path) -> None:
+    html = (built_site / "faq/basics/index.html").read_text("utf-8")
+
+    assert re.search(
+        r'<h2 id="how-do-i-rotate-the-showcase-token">How do I rotate the showcase token\?', html
+    )
+    assert not list(built_site.rglob("*.yml")), "FAQ data files are not published"
+    showcase = page_text(built_site, "runbooks/ops/showcase").text
+    assert "Questions this runbook answers" in showcase and "How do I rotate the showcase token?" in showcase
+
+
+def test_training_page_is_executed_content_in_its_track(built_site: Path) -> None:
+    page = page_text(built_site, "training/first-steps")
+    index = page_text(built_site, "training")
+
+    assert "training example ran" in page.text
+    assert "Objectives:" in page.text and "Run a runbook" in page.text
+    assert "L1: Basic user support" in index.text and "First steps" in index.text
+
+
+def test_search_index_has_questions_and_output_but_not_folded_output(built_site: Path) -> None:
+    index = (built_site / "search" / "search_index.json").read_text("utf-8")
+    docs = json.loads(index)["docs"]
+    text = " ".join(d["title"] + " " + d["text"] for d in docs)
+
+    assert "How do I rotate the showcase token?" in text
+    assert "hello from the profile on stdout" in text
+    assert "quietxylophone" not in text  # 80 lines: folded and excluded from search
+    html = (built_site / "runbooks/ops/showcase/index.html").read_text("utf-8")
+    assert "quietxylophone" in html, "folded output is still on the page"
+
+
+def test_strict_build_fails_on_a_faq_entry_naming_a_missing_runbook(fixture_project: Path) -> None:
+    faq = fixture_project / "docs" / "faq" / "basics.yml"
+    faq.write_text(
+        faq.read_text("utf-8").replace("runbooks: [broken-check]", "runbooks: [no-such-check]"), "utf-8"
+    )
+
+    done = runbook_cli(fixture_project, "build", "--strict")
+
+    assert done.returncode == 1
+    assert (
+        "docs/faq/basics.yml: entry 2 ('Why did the broken check fail?') names runbook 'no-such-check'"
+        in done.stderr
+    )
+    assert done.stderr.strip().splitlines()[-1].startswith("Error: mkdocs.yml: the site did not build")
+
+
+def test_strict_build_fails_on_a_broken_link(fixture_project: Path) -> None:
+    (fixture_project / "docs" / "index.md").write_text(
+        "# Home\n\nSee [the missing page](missing.md).\n", "utf-8"
+    )
+
+    done = runbook_cli(fixture_project, "build", "--strict")
+
+    assert done.returncode == 1
+    assert "missing.md" in done.stderr
+
+
+def test_render_out_builds_the_same_site_with_plain_mkdocs(fixture_project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rendered-docs"
+    rendered = runbook_cli(fixture_project, "render", "--out", str(out))
+    assert rendered.returncode == 0, rendered.stderr
+    plugin_build = runbook_cli(
+        fixture_project, "build", "--strict", "--site-dir", str(tmp_path / "with-plugin")
+    )
+    assert plugin_build.returncode == 0, plugin_build.stderr
+    config = (fixture_project / "mkdocs.yml").read_text("utf-8")
+    plain = config.replace("docs_dir: docs", f"docs_dir: {out}").replace("  - runbook\n", "")
+    (fixture_project / "plain.yml").write_text(plain, "utf-8")
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "-f",
+            "plain.yml",
+            "-d",
+            str(tmp_path / "plain"),
+        ],
+        cwd=fixture_project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    with_plugin = sorted(
+        p.relative_to(tmp_path / "with-plugin").as_posix() for p in (tmp_path / "with-plugin").rglob("*.html")
+    )
+    without = sorted(
+        p.relative_to(tmp_path / "plain").as_posix() for p in (tmp_path / "plain").rglob("*.html")
+    )
+    assert with_plugin == without
+    for page in (
+        "runbooks/ops/showcase/index.html",
+        "faq/basics/index.html",
+        "training/first-steps/index.html",
+    ):
+        a = _article(tmp_path / "with-plugin" / page)
+        b = _article(tmp_path / "plain" / page)
+        assert a == b, page
+
+
+def _article(path: Path) -> str:
+    html = path.read_text("utf-8")
+    match = re.search(r"<article.*?</article>", html, re.S)
+    assert match, path
+    # "n minutes ago" may tick between the two builds
+    return re.sub(r"\(\d+ \w+ ago\)|\(in \d+ \w+\)|\(just now\)", "(…)", match.group(0))
+
+
+# -- real headless Chromium -----------------------------------------------------------------
+
+
+def test_support_finds_a_faq_question_by_searching_the_built_site(built_site: Path) -> None:
+    from browser import chromium_page, flags_raised, search_results, serve_site
+
+    with serve_site(built_site) as base_url, chromium_page() as page:
+        results = search_results(page, base_url, "rotate showcase token")
+
+        assert any(
+            r["title"] == "How do I rotate the showcase token?" and "faq/basics/" in r["url"] for r in results
+        ), results
+        assert flags_raised(page) == []

@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# Runs what is due in the local profile (its targets live in the ignored .runbook/work),
+# then builds the site into site/; a notebook that fails makes this fail, naming it.
 site: install
-	$(BIN)/runbook exec --due --env local --yes
+	$(BIN)/runbook build --strict --execute --yes --env local
 
 test: install
 	$(BIN)/python -m pytest

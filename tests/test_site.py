@@ -85,6 +85,43 @@ def test_unknown_runbook_in_the_faq_is_a_warning_naming_file_and_entry(fixture_p
     ]
 
 
+def test_unchanged_notebooks_come_from_the_render_cache(fixture_project: Path, monkeypatch) -> None:
+    import runbook.render.site as site_module
+
+    first = render_site(Project(fixture_project), now=NOW)
+    rendered: list[str] = []
+    real = site_module.runbook_page
+    monkeypatch.setattr(
+        site_module, "runbook_page", lambda rb, *a, **k: rendered.append(rb.slug) or real(rb, *a, **k)
+    )
+    showcase = fixture_project / "runbooks" / "ops" / "showcase.md"
+    showcase.write_text(showcase.read_text("utf-8") + "\nA sentence added by an editor.\n", "utf-8")
+
+    second = render_site(Project(fixture_project), now=NOW)
+
+    assert rendered == ["showcase"], "only the edited runbook is rendered again"
+    assert "A sentence added by an editor." in second.pages["runbooks/ops/showcase.md"]
+    unchanged = {p: m for p, m in first.pages.items() if "showcase" not in p}
+    assert {p: second.pages[p] for p in unchanged} == unchanged
+    assert second.assets == first.assets
+
+
+def test_a_new_run_renders_the_page_again(fixture_project: Path) -> None:
+    first = render_site(Project(fixture_project), now=NOW)
+    run = next((fixture_project / "runs" / "broken-check").iterdir())
+    record = json.loads((run / "record.json").read_text("utf-8"))
+    newer = run.parent / "20261129T180000.000Z-abcdef"
+    shutil.copytree(run, newer)
+    record.update(run_id=newer.name, started_at="2026-11-29T18:00:00.000Z", status="succeeded", failure=None)
+    (newer / "record.json").write_text(json.dumps(record), "utf-8")
+
+    second = render_site(Project(fixture_project), now=NOW)
+
+    assert "rb-card--failed" in first.pages["runbooks/ops/broken-check.md"]
+    assert "rb-card--succeeded" in second.pages["runbooks/ops/broken-check.md"]
+    assert f"runs/broken-check/{newer.name}.md" in second.pages
+
+
 # -- a real mkdocs build --------------------------------------------------------------------
 
 

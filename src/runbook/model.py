@@ -83,6 +83,7 @@ class Runbook:
     parameters: tuple[Parameter, ...]
     steps: tuple[Step, ...]
     code_hash: str
+    source_hash: str = ""
     notebook: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     def parameter(self, name: str) -> Parameter | None:
@@ -110,5 +111,6 @@ class Runbook:
             parameters=tuple(Parameter(**p) for p in data["parameters"]),
             steps=tuple(Step(**{**s, "tags": tuple(s["tags"])}) for s in data["steps"]),
             code_hash=data["code_hash"],
+            source_hash=data.get("source_hash", ""),
             notebook=data["notebook"],
         )

@@ -22,7 +22,7 @@ from runbook.model import EFFECTS, Parameter, Runbook, Step, to_plain
 from runbook.schema import parse_duration, validate_front_matter
 
 #: Bump when the parse output changes, so cached parses are not reused.
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 DEFAULT_KERNEL = "python3"
 INJECTED_TAGS = ("injected-parameters", "injected-secrets")
 _FENCE = "---"
@@ -113,6 +113,7 @@ def parse_text(text: str, rel: str, slug: str) -> Runbook:
         parameters=parameters,
         steps=steps,
         code_hash=code_hash(nb),
+        source_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         notebook=nb,
     )
 

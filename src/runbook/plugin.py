@@ -24,6 +24,8 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from runbook.errors import RunbookError
 
 log = logging.getLogger("mkdocs.plugins.runbook")
+#: Titles MkDocs would derive from folder names, as they should read.
+SECTION_TITLES = {"Faq": "FAQ"}
 
 
 class RunbookPluginConfig(Config):
@@ -71,6 +73,15 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         for path, data in site.assets.items():
             files.append(File.generated(config, path, content=data))
         return files
+
+    def on_nav(self, nav: Any, /, *, config: MkDocsConfig, files: Files) -> Any:
+        """Name the generated sections as people write them ("FAQ", not "Faq")."""
+        from mkdocs.structure.nav import Section
+
+        for item in nav.items:
+            if isinstance(item, Section) and item.title in SECTION_TITLES:
+                item.title = SECTION_TITLES[item.title]
+        return nav
 
     def on_serve(self, server: Any, /, *, config: MkDocsConfig, builder: Any) -> Any:
         if self.project is None:

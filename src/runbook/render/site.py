@@ -18,9 +18,12 @@ from runbook.model import Runbook
 from runbook.project import Project
 from runbook.record import RunRecord
 from runbook.render import overview
+from runbook.render.cache import RenderCache, templates_fingerprint
+from runbook.render.cache import key as cache_key
 from runbook.render.faq import FaqCategory, load_faq, unknown_runbooks
 from runbook.render.pages import HISTORY, FaqLink, link, run_page, run_page_path, runbook_page
-from runbook.render.templates import render
+from runbook.render.templates import OVERRIDES, render
+from runbook.render.text import ago
 from runbook.status import standing
 from runbook.store import RunStore
 
@@ -28,6 +31,7 @@ DASHBOARD = "runbooks/index.md"
 CALENDAR = "runbooks/calendar.md"
 FAQ_INDEX = "faq/index.md"
 TRAINING_INDEX = "training/index.md"
+RENDER_CACHE = ".runbook/cache/render"
 
 
 @dataclass
@@ -50,10 +54,15 @@ class Site:
     warnings: list[str] = field(default_factory=list)
 
 
-def render_site(project: Project, now: datetime | None = None) -> Site:
-    """Render every notebook, its recent runs, the overview pages, the FAQ and training."""
+def render_site(project: Project, now: datetime | None = None, *, use_cache: bool = True) -> Site:
+    """Render every notebook, its recent runs, the overview pages, the FAQ and training.
+
+    With ``use_cache``, a notebook whose source, runs and standing are unchanged since an
+    earlier render is taken from the render cache (``.runbook/cache/render``).
+    """
     now = now or datetime.now(timezone.utc)
     site = Site()
+    cache = RenderCache(project.root / RENDER_CACHE) if use_cache else None
     runbooks = project.runbooks(on_error=lambda exc: site.warnings.append(str(exc)))
     for slug, paths in project.clashes().items():
         site.warnings.append(f"runbook name '{slug}' is used by {', '.join(map(project.relative, paths))}")
@@ -69,7 +78,8 @@ def render_site(project: Project, now: datetime | None = None) -> Site:
         page = project.page_path(runbook)
         history = records.get(runbook.slug, [])[:HISTORY]
         standings[runbook.slug] = standing(runbook, history[0] if history else None, now)
-        _render_notebook(project, site, runbook, page, standings[runbook.slug], history, faq_links, now)
+        links = faq_links.get(runbook.slug, [])
+        _render_notebook(project, site, runbook, page, standings[runbook.slug], history, links, now, cache)
         site.pages[page] += _training_footer(project, runbook, page, tracks)
         if runbook.path.startswith(docs_prefix):
             site.replaced.add(page)
@@ -102,9 +112,33 @@ def _render_notebook(
     page: str,
     standing_: Any,
     history: list[RunRecord],
-    faq_links: dict[str, list[FaqLink]],
+    faq_links: list[FaqLink],
     now: datetime,
+    cache: RenderCache | None,
 ) -> None:
+    """Add a notebook's page and its run pages to ``site``, from the cache when unchanged."""
+    entry_key = _cache_key(project, runbook, page, standing_, history, faq_links, now) if cache else ""
+    cached = cache.get(entry_key) if cache else None
+    if cached is None:
+        pages, assets = _notebook_pages(project, runbook, page, standing_, history, faq_links, now)
+        if cache:
+            cache.put(entry_key, pages, assets)
+    else:
+        pages, assets = cached
+    site.pages.update(pages)
+    site.assets.update(assets)
+    site.hidden.update(p for p in pages if p != page)
+
+
+def _notebook_pages(
+    project: Project,
+    runbook: Runbook,
+    page: str,
+    standing_: Any,
+    history: list[RunRecord],
+    faq_links: list[FaqLink],
+    now: datetime,
+) -> tuple[dict[str, str], dict[str, bytes]]:
     root = str(project.root)
     notebooks = {r.run_id: _notebook(project.runs_dir, r) for r in history if r.status != "abandoned"}
     latest = history[0] if history else None
@@ -114,18 +148,38 @@ def _render_notebook(
         standing_,
         history,
         notebooks.get(latest.run_id) if latest else None,
-        faq_links.get(runbook.slug, []),
+        faq_links,
         now,
         root,
     )
-    site.pages[page] = rendered.markdown
-    site.assets.update(rendered.assets)
+    pages, assets = {page: rendered.markdown}, dict(rendered.assets)
     for record in history:
         run = run_page(runbook, record, notebooks.get(record.run_id), page, now, root)
-        path = run_page_path(record.slug, record.run_id)
-        site.pages[path] = run.markdown
-        site.hidden.add(path)
-        site.assets.update(run.assets)
+        pages[run_page_path(record.slug, record.run_id)] = run.markdown
+        assets.update(run.assets)
+    return pages, assets
+
+
+def _cache_key(
+    project: Project,
+    runbook: Runbook,
+    page: str,
+    standing_: Any,
+    history: list[RunRecord],
+    faq_links: list[FaqLink],
+    now: datetime,
+) -> str:
+    times = [r.started_at for r in history] + ([standing_.next_due.isoformat()] if standing_.next_due else [])
+    return cache_key(
+        runbook.source_hash,
+        runbook.path,
+        page,
+        [(r.run_id, r.status) for r in history],
+        [standing_.state, standing_.changed],
+        [(f.question, f.page, f.anchor) for f in faq_links],
+        [ago(t, now) for t in times],
+        templates_fingerprint(project.root / OVERRIDES),
+    )
 
 
 def _faq_links(categories: list[FaqCategory]) -> dict[str, list[FaqLink]]:

@@ -1,0 +1,431 @@
+"""Site figures: build and render times of generated projects, as ratios.
+
+Loaded by ``run.py`` (``--only site`` runs this group alone). What is measured
+(DESIGN.md, "Scale and performance"):
+
+1. ``runbook build`` of 1,000 runbooks against ``runbook build`` of 500: the build should
+   grow linearly. Goal: at most 2.2x.
+2. ``runbook build`` of 1,000 runbooks against a plain ``python -m mkdocs build`` of the
+   same pages as static Markdown (written once by ``runbook render --out``, built with a
+   config that has no runbook plugin): the cost of the plugin. Goal: at most 1.5x.
+   Both build figures come from one interleaved series (500, 1,000, static, 500, ...).
+   Before each build ``site/`` is removed and the render cache is emptied, but the parse
+   cache (``.runbook/cache/parse``) is kept warm: a rebuild on a working checkout.
+3. Re-render after one runbook of 1,000 changes, against a full render: ``render_site``
+   in a fresh ``python -c`` process, (a) with ``.runbook/cache`` removed (render and
+   parse caches cold) and (b) after appending a sentence to one runbook's prose, the
+   caches warm from the render before. Goal: at most 0.1x. The figure is the time of the
+   ``render_site(Project(root))`` call, measured inside the process; a second line gives
+   the whole process (interpreter start-up and imports included).
+
+The projects are generated in ``bench/.work/site-N/`` once per benchmark run and reused by
+every repetition: N runbooks in folders of 50 (``runbooks/area-XX/rb-XXXX.md``), each a
+small realistic runbook (front matter, a parameters cell, three steps with prose and
+code), with one run each in the store. The runs are not executed: one template runbook is
+run for real with ``runbook exec`` in a scratch project, and its ``record.json`` and
+``notebook.ipynb`` are cloned for every runbook (slug, path, title, code hash, run id,
+times, cell sources and outputs rewritten), so the store format is exactly what exec
+writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import shutil
+import sys
+import textwrap
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from harness import BIN, Group, Measurement, Variant, run, sample
+
+WORK = Path(__file__).resolve().parent / ".work"
+PYTHON = str(BIN / "python")
+RUNBOOK = str(BIN / "runbook")
+MIN_SITE_RUNS = 3
+SMALL, LARGE = 500, 1000
+PER_FOLDER = 50
+TEMPLATE_INDEX = 9999  # the template's own tokens (rb-9999, svc-9999) never clash with a clone's
+EDITED = 500  # the runbook whose prose is edited for the re-render figure
+
+SCHEDULES = ("daily", "weekly", "daily", "monthly", "weekly")
+OWNERS = ("platform-team", "data-team", "payments-team", "search-team", "identity-team")
+AREAS = ("checkout", "search", "billing", "accounts", "ingest", "reporting", "messaging")
+
+MKDOCS_YML = """\
+site_name: Runbook site benchmark ({n} runbooks)
+docs_dir: {docs_dir}
+site_dir: {site_dir}
+
+theme:
+  name: material
+  features:
+    - navigation.instant
+    - navigation.sections
+    - navigation.prune
+    - navigation.indexes
+    - navigation.top
+    - content.code.copy
+    - search.highlight
+    - search.suggest
+
+plugins:
+{plugins}
+
+# Run pages are published but kept out of the navigation.
+not_in_nav: |
+  /runs/
+
+validation:
+  links:
+    not_found: warn
+    anchors: warn
+    absolute_links: warn
+    unrecognized_links: warn
+
+markdown_extensions:
+  - admonition
+  - attr_list
+  - md_in_html
+  - tables
+  - toc:
+      permalink: true
+  - pymdownx.details
+  - pymdownx.highlight
+  - pymdownx.inlinehilite
+  - pymdownx.superfences
+"""
+
+INDEX_MD = """\
+# Runbook site benchmark
+
+A generated handbook of {n} runbooks in folders of {per}, each with one recorded run.
+The dashboard is at [runbooks](runbooks/index.md).
+"""
+
+
+def runbook_text(i: int) -> str:
+    """A small realistic runbook; everything specific to ``i`` is in tokens the clone rewrites."""
+    service = f"svc-{i:04d}"
+    area = AREAS[i % len(AREAS)]
+    return textwrap.dedent(
+        f"""\
+        ---
+        title: Service {i:04d} health
+        summary: Endpoint, latency and error budget of {service} ({area}), against its thresholds.
+        owner: {OWNERS[i % len(OWNERS)]}
+        tags: [health, {area}]
+        risk: read-only
+        schedule: {SCHEDULES[i % len(SCHEDULES)]}
+        timeout: 2m
+        ---
+
+        Checks that `{service}`, one of the {area} services, answers on its endpoint within
+        its latency budget and has error budget left. It only reads: it resolves the
+        endpoint, samples latencies and compares them with the thresholds below. Run it
+        after a deploy of {service}, and whenever its on-call channel reports slow pages.
+
+        ## Parameters
+
+        ```python tags=["parameters"]
+        service = "{service}"  # the service to check, as named in the service catalogue
+        warn_ms = 250          # warn when the p95 latency is above this many milliseconds
+        fail_ms = 800          # fail the run when the p95 latency is above this
+        samples = 20           # how many requests to time
+        ```
+
+        ## Resolve the endpoint
+
+        Finds the address the service answers on, the way the load balancer routes to it.
+        If this step fails the service is not registered: check the catalogue entry for
+        `{service}` and the deploy log of its last release before going further.
+
+        ```python
+        endpoint = f"https://{{service}}.internal.example:8443/health"
+        region = ["eu-west-1", "us-east-1", "ap-south-1"][sum(map(ord, service)) % 3]
+        print(f"service:  {{service}}")
+        print(f"endpoint: {{endpoint}}")
+        print(f"region:   {{region}}")
+        ```
+
+        ## Sample the latency
+
+        Times a few requests to the health endpoint and keeps the 50th and 95th percentile.
+        The figures are simulated here, from the service name, so the benchmark needs no
+        network; a real runbook would time real requests with a short timeout each.
+
+        ```python
+        import random
+
+        rng = random.Random(service)
+        latencies = sorted(rng.uniform(20, 300) for _ in range(samples))
+        p50 = latencies[len(latencies) // 2]
+        p95 = latencies[int(len(latencies) * 0.95) - 1]
+        print(f"{{samples}} requests: p50 {{p50:.0f}} ms, p95 {{p95:.0f}} ms")
+        ```
+
+        ## Compare with the thresholds
+
+        Fails the run when the p95 latency is above `fail_ms` and warns above `warn_ms`.
+        When it fails, look at the service's dashboard for a recent deploy or a saturated
+        dependency, and page the owning team if the error budget is below a tenth.
+
+        ```python
+        status = "FAIL" if p95 > fail_ms else "WARN" if p95 > warn_ms else "ok"
+        print(f"p95 {{p95:.0f}} ms against warn {{warn_ms}} ms, fail {{fail_ms}} ms: {{status}}")
+        assert status != "FAIL", f"{{service}}: p95 latency {{p95:.0f}} ms is over {{fail_ms}} ms"
+        ```
+        """
+    )
+
+
+def _tokens(i: int) -> dict[str, str]:
+    """What differs between the template run and the clone for runbook ``i``."""
+    return {
+        f"rb-{TEMPLATE_INDEX:04d}": f"rb-{i:04d}",
+        f"svc-{TEMPLATE_INDEX:04d}": f"svc-{i:04d}",
+        f"Service {TEMPLATE_INDEX:04d}": f"Service {i:04d}",
+        f"area-{TEMPLATE_INDEX // PER_FOLDER:02d}/": f"area-{i // PER_FOLDER:02d}/",
+    }
+
+
+def _replace(text: str, tokens: dict[str, str]) -> str:
+    for old, new in tokens.items():
+        text = text.replace(old, new)
+    return text
+
+
+def runbook_rel(i: int) -> str:
+    return f"runbooks/area-{i // PER_FOLDER:02d}/rb-{i:04d}.md"
+
+
+# -- the template run ----------------------------------------------------------------------
+
+
+def template_run() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The record and notebook of one real ``runbook exec`` of the template runbook."""
+    root = WORK / "site-template"
+    shutil.rmtree(root, ignore_errors=True)
+    path = root / runbook_rel(TEMPLATE_INDEX)
+    path.parent.mkdir(parents=True)
+    (root / "mkdocs.yml").write_text("", "utf-8")
+    path.write_text(runbook_text(TEMPLATE_INDEX), "utf-8")
+    run([RUNBOOK, "exec", f"rb-{TEMPLATE_INDEX:04d}"], root)
+    (folder,) = (root / "runs" / f"rb-{TEMPLATE_INDEX:04d}").iterdir()
+    record = json.loads((folder / "record.json").read_text("utf-8"))
+    notebook = json.loads((folder / "notebook.ipynb").read_text("utf-8"))
+    if record["status"] != "succeeded":
+        raise RuntimeError(f"the template run did not succeed: {record['status']} in {folder}")
+    return record, notebook
+
+
+# -- generated projects ----------------------------------------------------------------------
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def clone_run(
+    i: int, runbook: Any, template_record: dict[str, Any], template_nb: dict[str, Any], now: datetime
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The run id, record and notebook of runbook ``i``'s one run, cloned from the template."""
+    tokens = _tokens(i)
+    record = json.loads(_replace(json.dumps(template_record), tokens))
+    notebook = json.loads(_replace(json.dumps(template_nb), tokens))
+    # Runs spread over the last three days, so some daily runbooks are overdue.
+    started = now - timedelta(hours=i % 72, minutes=(i * 7) % 60, seconds=(i * 13) % 60)
+    shift = started - _parse_iso(template_record["started_at"])
+    run_id = f"{started:%Y%m%dT%H%M%S}.{started.microsecond // 1000:03d}Z-" + hashlib.sha256(
+        str(i).encode()
+    ).hexdigest()[:6]
+    record["run_id"] = run_id
+    record["runbook"].update(slug=runbook.slug, path=runbook.path, title=runbook.meta.title)
+    record["runbook"]["code_hash"] = runbook.code_hash
+    record["started_at"] = _iso(started)
+    record["finished_at"] = _iso(_parse_iso(template_record["finished_at"]) + shift)
+    for step in record["steps"]:
+        if step.get("started_at"):
+            step["started_at"] = _iso(_parse_iso(step["started_at"]) + shift)
+    # The notebook's cells are the runbook's own (prose and code), with the template run's
+    # execution metadata and outputs; the injected-parameters cell stays where exec put it.
+    own = iter(copy.deepcopy(runbook.notebook["cells"]))
+    for cell in notebook["cells"]:
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            continue
+        source = next(own)
+        if source["cell_type"] != cell["cell_type"]:
+            raise RuntimeError(f"rb-{i:04d}: cells differ from the template run's")
+        cell["source"] = source["source"]
+    if next(own, None) is not None:
+        raise RuntimeError(f"rb-{i:04d}: more cells than the template run")
+    return run_id, record, notebook
+
+
+def generate(n: int, template_record: dict[str, Any], template_nb: dict[str, Any], now: datetime) -> Path:
+    """Project ``bench/.work/site-N``: config, docs, runbooks, one run each, parse cache warm."""
+    from runbook.project import Project
+
+    root = WORK / f"site-{n}"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "docs").mkdir(parents=True)
+    (root / "mkdocs.yml").write_text(
+        MKDOCS_YML.format(n=n, docs_dir="docs", site_dir="site", plugins="  - search\n  - runbook"), "utf-8"
+    )
+    (root / "docs" / "index.md").write_text(INDEX_MD.format(n=n, per=PER_FOLDER), "utf-8")
+    for i in range(n):
+        path = root / runbook_rel(i)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(runbook_text(i), "utf-8")
+    runbooks = Project(root).runbooks()  # parses each one, and fills the parse cache
+    if len(runbooks) != n:
+        raise RuntimeError(f"{root}: {len(runbooks)} runbooks parsed, expected {n}")
+    ledger = []
+    for runbook in runbooks:
+        i = int(runbook.slug.removeprefix("rb-"))
+        run_id, record, notebook = clone_run(i, runbook, template_record, template_nb, now)
+        folder = root / "runs" / runbook.slug / run_id
+        folder.mkdir(parents=True)
+        (folder / "notebook.ipynb").write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", "utf-8")
+        (folder / "record.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        facts = {k: record[k] for k in ("started_at", "environment", "operator")}
+        ledger.append({"event": "start", "run_id": run_id, "runbook": runbook.slug, **facts})
+        ledger.append(
+            {
+                "event": "end",
+                "run_id": run_id,
+                "runbook": runbook.slug,
+                "status": record["status"],
+                "exit_code": record["exit_code"],
+                "at": record["finished_at"],
+                "duration_s": record["duration_s"],
+                "environment": record["environment"],
+                "operator": record["operator"],
+            }
+        )
+    ledger.sort(key=lambda e: e.get("started_at") or e.get("at"))
+    (root / "runs" / "ledger.jsonl").write_text("".join(json.dumps(e) + "\n" for e in ledger), "utf-8")
+    return root
+
+
+def static_config(root: Path) -> str:
+    """The rendered docs tree of ``root`` and a config building it without the plugin."""
+    shutil.rmtree(root / "static-docs", ignore_errors=True)
+    run([RUNBOOK, "render", "--out", "static-docs"], root)
+    name = "mkdocs-static.yml"
+    (root / name).write_text(
+        MKDOCS_YML.format(n=LARGE, docs_dir="static-docs", site_dir="site-static", plugins="  - search"), "utf-8"
+    )
+    return name
+
+
+# -- cache and site handling -----------------------------------------------------------------
+
+
+def _cache(root: Path) -> Path:
+    return root / ".runbook" / "cache"
+
+
+def clean_build(root: Path, site_dir: str = "site") -> None:
+    """Before a build: no ``site/``, no render cache; the parse cache is kept."""
+    shutil.rmtree(root / site_dir, ignore_errors=True)
+    cache = _cache(root)
+    if cache.is_dir():
+        for entry in cache.iterdir():
+            if entry.name != "parse":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+def render_command(root: Path) -> list[str]:
+    """A fresh process that renders the site and prints how long ``render_site`` took."""
+    code = (
+        "import time\n"
+        "from pathlib import Path\n"
+        "from runbook.project import Project\n"
+        "from runbook.render.site import render_site\n"
+        "project = Project(Path.cwd())\n"
+        "start = time.perf_counter()\n"
+        "site = render_site(project)\n"
+        "print(f'{time.perf_counter() - start:.4f} seconds for {len(site.pages)} pages')\n"
+    )
+    return [PYTHON, "-c", code]
+
+
+def measure_site(runs: int) -> Group:
+    """Generate the projects, then time the builds and the renders."""
+    now = datetime.now(timezone.utc)
+    print("site: one template run with runbook exec ...", file=sys.stderr)
+    template_record, template_nb = template_run()
+    roots = {}
+    for n in (SMALL, LARGE):
+        print(f"site: generating bench/.work/site-{n} ...", file=sys.stderr)
+        roots[n] = generate(n, template_record, template_nb, now)
+    large = roots[LARGE]
+    print(f"site: rendering the static pages of site-{LARGE} once ...", file=sys.stderr)
+    static_yml = static_config(large)
+
+    build_small = Variant(f"build {SMALL}", [RUNBOOK, "build"], roots[SMALL], lambda: clean_build(roots[SMALL]))
+    build_large = Variant(f"build {LARGE}", [RUNBOOK, "build"], large, lambda: clean_build(large))
+    static_large = Variant(
+        f"mkdocs build {LARGE}",
+        [PYTHON, "-m", "mkdocs", "build", "-q", "-f", static_yml],
+        large,
+        lambda: clean_build(large, "site-static"),
+    )
+    print(f"site: builds, {SMALL} / {LARGE} / plain mkdocs of {LARGE}, interleaved", file=sys.stderr)
+    sample([build_small, build_large, static_large], runs, warm_up=False)
+
+    edited = large / runbook_rel(EDITED)
+    original = edited.read_text("utf-8")
+    edits = iter(range(1, 1000))
+
+    def cold() -> None:
+        shutil.rmtree(_cache(large), ignore_errors=True)
+
+    def edit_one() -> None:
+        # The render before (the full one, or the warm-up) left the caches warm.
+        with edited.open("a", encoding="utf-8") as handle:
+            handle.write(f"\nOne more sentence of prose, edit number {next(edits)}.\n")
+
+    full = Variant("full render", render_command(large), large, cold, inner=True)
+    incremental = Variant("render after edit", render_command(large), large, edit_one, inner=True)
+    print(f"site: render_site of {LARGE}, full (cold cache) / after editing one runbook", file=sys.stderr)
+    try:
+        sample([full, incremental], runs)
+    finally:
+        edited.write_text(original, "utf-8")
+
+    return Group(
+        "site",
+        [
+            Measurement(f"build {LARGE} runbooks vs {SMALL}", build_large, build_small, 2.2),
+            Measurement(f"build {LARGE} vs plain mkdocs", build_large, static_large, 1.5),
+            Measurement(
+                f"re-render 1 of {LARGE} edited",
+                incremental.inner_variant("render after edit"),
+                full.inner_variant("full render"),
+                0.1,
+            ),
+            Measurement(f"  same, whole process", incremental, full, 0.1),
+        ],
+        [
+            f"{SMALL} and {LARGE} runbooks (each with 1 run, so {2 * SMALL} and {2 * LARGE} pages plus "
+            f"the overview) generated in bench/.work/site-N, reused by every repetition",
+            f"builds: medians of {runs} interleaved runs each, no warm-up round (a set-up render ran "
+            "before); site/ and the render cache removed before each build, parse cache "
+            "(.runbook/cache/parse) warm",
+            f"plain mkdocs: the same Markdown written once by `runbook render --out`, built with "
+            "plugins [search] only",
+            f"re-render: render_site(Project(root)) in a fresh python -c, medians of {runs} interleaved "
+            f"runs after one warm-up; full = .runbook/cache removed (render and parse caches cold); "
+            f"after edit = one sentence appended to {runbook_rel(EDITED)}, caches warm from the "
+            "render before; the first line times the call only, the second the whole process",
+        ],
+    )

@@ -1,0 +1,80 @@
+"""A render cache: a notebook's pages are rendered again only when something they show changed.
+
+The key covers everything a runbook page and its run pages depend on: the runbook's
+source, its recent runs (ids and statuses: a stored run never changes), its standing
+(state, next due date, changed code), the FAQ entries that point to it, the relative
+times it prints, the page templates and the renderer's version. Entries live under
+``.runbook/cache/render``; asset files are stored once by content hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from runbook import __version__
+
+#: Bump when the rendered Markdown changes for the same inputs.
+RENDER_VERSION = "1"
+
+
+def key(*parts: Any) -> str:
+    """A stable hash of JSON-able parts."""
+    data = json.dumps([RENDER_VERSION, __version__, *parts], sort_keys=True, default=str)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def templates_fingerprint(*folders: Path) -> list[tuple[str, int]]:
+    """Names and modification times of the template files (overrides change pages)."""
+    found = []
+    for folder in folders:
+        if folder.is_dir():
+            found += [(str(p), p.stat().st_mtime_ns) for p in sorted(folder.glob("*.j2"))]
+    return found
+
+
+class RenderCache:
+    """Rendered pages and assets by key, on disk."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _entry(self, entry_key: str) -> Path:
+        return self.folder / entry_key[:2] / f"{entry_key}.json"
+
+    def _blob(self, digest: str) -> Path:
+        return self.folder / "blobs" / digest[:2] / digest
+
+    def get(self, entry_key: str) -> tuple[dict[str, str], dict[str, bytes]] | None:
+        """The pages and assets stored under ``entry_key``, or None."""
+        try:
+            data = json.loads(self._entry(entry_key).read_text("utf-8"))
+            assets = {path: self._blob(digest).read_bytes() for path, digest in data["assets"].items()}
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return data["pages"], assets
+
+    def put(self, entry_key: str, pages: dict[str, str], assets: dict[str, bytes]) -> None:
+        """Store pages and assets; a failure to write only costs speed."""
+        try:
+            digests = {}
+            for path, blob in assets.items():
+                digest = hashlib.sha256(blob).hexdigest()
+                target = self._blob(digest)
+                if not target.exists():
+                    _write_atomic(target, blob)
+                digests[path] = digest
+            entry = json.dumps({"pages": pages, "assets": digests}).encode("utf-8")
+            _write_atomic(self._entry(entry_key), entry)
+        except OSError:
+            pass
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -83,8 +83,16 @@ def _fence(source: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def _front_matter(**values: Any) -> str:
-    return yaml.safe_dump({k: v for k, v in values.items() if v}, sort_keys=False, allow_unicode=True).strip()
+def front_matter(**values: Any) -> str:
+    """YAML front matter for a generated page, every text HTML-escaped.
+
+    MkDocs themes put page titles (and Material its tags) into the HTML without escaping,
+    so a title from a runbook must arrive as HTML text, not markup.
+    """
+    escaped = {
+        k: [html_text(i) for i in v] if isinstance(v, list) else html_text(v) for k, v in values.items() if v
+    }
+    return yaml.safe_dump(escaped, sort_keys=False, allow_unicode=True).strip()
 
 
 def _run_facts(record: RunRecord, runbook: Runbook, page: str, now: datetime) -> dict[str, Any]:
@@ -246,7 +254,7 @@ def runbook_page(
     markdown = render(
         "runbook.md.j2",
         project_root,
-        front_matter=_front_matter(title=meta.title, description=meta.summary, tags=list(meta.tags)),
+        front_matter=front_matter(title=meta.title, description=meta.summary, tags=list(meta.tags)),
         title=meta.title,
         summary=meta.summary,
         state_class=state_class(standing.state),
@@ -291,7 +299,7 @@ def run_page(
     markdown = render(
         "run.md.j2",
         project_root,
-        front_matter=_front_matter(
+        front_matter=front_matter(
             title=f"{runbook.meta.title}: run {record.run_id}",
             description=f"{record.status} run of {runbook.slug}",
         ),

@@ -769,10 +769,17 @@ def test_yes_passes_the_gate_and_records_who_approved(make_project):
     assert run.stored["approved_by"] == {"user": getpass.getuser(), "how": "--yes"}
 
 
-def on_terminal(project: Path, answer: str, *args: str) -> tuple[int, str, str]:
+def on_terminal(
+    project: Path,
+    answer: str,
+    *args: str,
+    prompts: tuple[bytes, ...] = (b"?", b"run it"),
+    env: dict | None = None,
+) -> tuple[int, str, str]:
     """Run ``runbook exec ARGS`` with stdin and stderr on a pseudo-terminal; answer its prompt.
 
-    Returns (exit code, stdout, everything written to the terminal).
+    The prompt is recognised by any of ``prompts`` on the screen. Returns (exit code,
+    stdout, everything written to the terminal).
     """
     import pty
     import select
@@ -781,7 +788,7 @@ def on_terminal(project: Path, answer: str, *args: str) -> tuple[int, str, str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "runbook", "exec", *args],
         cwd=project,
-        env=clean_env(None),
+        env=clean_env(env),
         stdin=slave,
         stderr=slave,
         stdout=subprocess.PIPE,
@@ -802,7 +809,7 @@ def on_terminal(project: Path, answer: str, *args: str) -> tuple[int, str, str]:
                 if not chunk:
                     break
                 screen += chunk
-            if not answered and (b"?" in screen or b"run it" in screen):
+            if not answered and any(p in screen for p in prompts):
                 os.write(master, answer.encode() + b"\r")
                 answered = True
             if process.poll() is not None and not ready:

@@ -155,9 +155,7 @@ class ActiveContent(HTMLParser):
             self.in_head = True
         if tag == "script":
             self.in_script = True
-        elif tag in self.HEAD_ONLY and self.in_head:
-            pass
-        elif tag == "form" and "md-search__form" in (attributes.get("class") or ""):
+        elif tag in self.HEAD_ONLY and self.in_head or tag == "form" and "md-search__form" in (attributes.get("class") or ""):
             pass
         elif tag in self.ACTIVE:
             self.found.append(f"<{tag}>")

@@ -281,6 +281,12 @@ def _confirm(slug: str, risk: str) -> bool:
     return click.confirm(f"{slug} is {risk} or has write steps. Run it?", default=False, err=True)
 
 
+def _ask_secret(name: str, help_text: str) -> str:
+    """Ask for a secret without echoing it; empty keeps the runbook's default."""
+    label = f"{name} ({help_text})" if help_text else name
+    return str(click.prompt(f"Secret {label}", default="", show_default=False, hide_input=True, err=True))
+
+
 @cli.command("exec")
 @click.argument("name", required=False)
 @click.option(
@@ -326,6 +332,7 @@ def exec_command(
         timeout=timeout,
         assume_yes=assume_yes,
         confirm=_confirm if interactive else None,
+        ask_secret=_ask_secret if interactive else None,
     )
     project = _project()
     if due:
@@ -391,6 +398,8 @@ def _print_plan(planned: Any, as_json: bool) -> None:
     runbook = planned.runbook
     values = masked_parameters(runbook, planned.values)
     confirmation = needs_confirmation(runbook)
+    for warning in planned.warnings:
+        click.echo(f"Warning: {warning}", err=True)
     if as_json:
         _emit_json(
             {

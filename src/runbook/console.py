@@ -84,6 +84,8 @@ class ExecObserver:
 
     def run_started(self, runbook: Any, run_id: str, planned: Any) -> None:
         self.total = len(runbook.steps)
+        for warning in planned.warnings:
+            self.console.print(f"[yellow]Warning: {escape(warning)}[/]")
         env = planned.environment.name if planned.environment else "no environment"
         self.console.print(
             f"[bold]{escape(runbook.meta.title)}[/] ({escape(runbook.slug)}) in {escape(env)} · run {run_id}"

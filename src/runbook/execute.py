@@ -61,6 +61,8 @@ class ExecOptions:
     timeout: str | None = None
     assume_yes: bool = False
     confirm: Callable[[str, str], bool] | None = None
+    ask_secret: Callable[[str, str], str] | None = None
+    """Asks for a secret parameter without echo (name, help) when there is a terminal."""
 
 
 @dataclass
@@ -73,6 +75,7 @@ class Plan:
     sources: dict[str, str]
     timeout_s: float | None
     approved_by: dict[str, str] | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def secrets(self) -> dict[str, str]:
@@ -115,10 +118,32 @@ def plan(project: Project, runbook: Runbook, options: ExecOptions, *, confirm: b
     values, sources = params.resolve(runbook, layers)
     timeout_s = _timeout(options.timeout, runbook)
     result = Plan(runbook, environment, values, sources, timeout_s)
+    _secrets(result, options)
     _check_environment(runbook, environment)
     if confirm:
         result.approved_by = _confirm(runbook, options)
     return result
+
+
+SECRET_ON_COMMAND_LINE = (
+    "-p {name}: a secret on the command line lands in your shell history; "
+    "prefer {variable}=... in the environment, or leave it out to be asked for it"
+)
+
+
+def _secrets(planned: Plan, options: ExecOptions) -> None:
+    """Warn about secrets given with ``-p``; ask for missing ones on a terminal."""
+    for param in planned.runbook.parameters:
+        if not param.secret:
+            continue
+        variable = SECRET_ENV.format(name=param.name.upper())
+        if planned.sources[param.name] == "-p":
+            planned.warnings.append(SECRET_ON_COMMAND_LINE.format(name=param.name, variable=variable))
+        if planned.values[param.name] in (None, "") and options.ask_secret is not None:
+            answer = options.ask_secret(param.name, param.help)
+            if answer:
+                planned.values[param.name] = params.coerce(param, answer, "prompt")
+                planned.sources[param.name] = "prompt"
 
 
 def _secret_env_layer(runbook: Runbook) -> list[tuple[str, dict[str, Any]]]:

@@ -147,8 +147,8 @@ def step_results(nb: dict[str, Any], run_status: str, current_cell: int | None) 
             current_cell is not None and index > current_cell and run_status != "succeeded"
         ):
             status = "skipped"
-        elif index == current_cell and run_status in ("timed_out", "interrupted"):
-            status = run_status
+        elif index == current_cell and run_status in ("timed_out", "interrupted", "failed"):
+            status = run_status  # the step the run stopped in (a dying kernel leaves no error output)
         elif status == "succeeded" and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
             status = "failed"
         duration = pm.get("duration") if status != "skipped" else None

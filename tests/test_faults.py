@@ -1,0 +1,146 @@
+"""Secrets never leak, faults lose nothing, concurrent runs stay intact (DESIGN.md, "Security model").
+
+Real kernels, real signals and a real strict build: a canary secret given each way a
+secret can be given appears in no file under runs/ and site/ and not on the terminal; a
+kernel that dies gives a failed run with the reason; eight runs at once give eight
+intact records and sixteen ledger lines.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import clean_env, code, params_cell, runbook_md, write_project
+from test_exec import on_terminal
+
+pytestmark = pytest.mark.kernel
+
+CANARY = "canary-7f3c9e1d5b"
+LEAKY = runbook_md(
+    params_cell('token = ""  # secret: the API token')
+    + "\n## Use it\n\n"
+    + code(
+        """
+        import os, subprocess
+        print("token is", token)
+        print(subprocess.run(["sh", "-c", "echo child sees $RUNBOOK_SECRET_TOKEN"], capture_output=True, text=True).stdout)
+        from IPython.display import HTML, display
+        display(HTML(f"<b>{token}</b>"))
+        {"token": token}
+        """,
+        'name="use"',
+    )
+    + "\n## Fail with it\n\n"
+    + code('raise RuntimeError(f"bad token {token}")', 'name="fail"'),
+    title="Leaky",
+)
+
+
+def run(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runbook", *args],
+        cwd=project,
+        env=clean_env(env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def files_containing(folder: Path, text: str) -> list[str]:
+    needle = text.encode()
+    return [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+@pytest.mark.parametrize("way", ["environment variable", "profile ${VAR}", "-p", "prompt"])
+def test_canary_secret_reaches_no_file_and_no_terminal(tmp_path: Path, way: str) -> None:
+    profile = {"parameters": {"token": "${LEAKY_TOKEN}"}} if way == "profile ${VAR}" else {}
+    project = write_project(tmp_path / "p", {"ops/leaky": LEAKY}, {"local": profile})
+    (project / "mkdocs.yml").write_text("site_name: Leaks\nplugins:\n  - search\n  - runbook\n", "utf-8")
+    (project / "docs").mkdir()
+    (project / "docs" / "index.md").write_text("# Home\n", "utf-8")
+
+    if way == "prompt":
+        exit_code, out, screen = on_terminal(project, CANARY, "leaky", prompts=(b"Secret token",))
+        err = screen
+    else:
+        args = ["-p", f"token={CANARY}"] if way == "-p" else []
+        env = {"RUNBOOK_SECRET_TOKEN": CANARY} if way == "environment variable" else {"LEAKY_TOKEN": CANARY}
+        done = run(project, "exec", "leaky", *args, env=env)
+        exit_code, out, err = done.returncode, done.stdout, done.stderr
+    built = run(project, "build", "--strict")
+
+    assert exit_code == 1  # the second step fails, naming the (masked) token
+    assert "token is ••••••" in err and "child sees ••••••" in err
+    assert CANARY not in out + err
+    assert built.returncode == 0, built.stderr
+    assert files_containing(project / "runs", CANARY) == []
+    assert files_containing(project / "site", CANARY) == []
+    record = json.loads(next((project / "runs" / "leaky").glob("*/record.json")).read_text("utf-8"))
+    assert record["parameters"]["token"] == "••••••"
+    assert record["failure"]["message"] == "bad token ••••••"
+    assert record["redactions"] >= 4
+    if way == "-p":
+        assert "Warning: -p token: a secret on the command line lands in your shell history" in err
+
+
+KERNEL_DEATHS = {
+    "os._exit": ("import os\nos._exit(3)", "the kernel died (exited with status 3)"),
+    "segfault": ("import ctypes\nctypes.string_at(0)", "the kernel died (killed by SIGSEGV)"),
+}
+
+
+@pytest.mark.parametrize("how", sorted(KERNEL_DEATHS))
+def test_a_dying_kernel_gives_a_failed_run_with_the_reason(tmp_path: Path, how: str) -> None:
+    source, reason = KERNEL_DEATHS[how]
+    body = "## Start\n\n" + code("import os\nprint(os.getpid())", 'name="start"')
+    body += (
+        "\n## Die\n\n"
+        + code(source, 'name="die"')
+        + "\n## After\n\n"
+        + code('print("after")', 'name="after"')
+    )
+    project = write_project(tmp_path / "p", {"dies": runbook_md(body, title="Dies")})
+
+    done = run(project, "exec", "dies", "--json")
+
+    assert done.returncode == 1, done.stderr
+    record = json.loads(done.stdout)
+    assert record["status"] == "failed"
+    assert record["failure"]["step_name"] == "die"
+    assert record["failure"]["exception"] == "DeadKernelError"
+    assert record["failure"]["message"].startswith(reason)
+    assert [s["status"] for s in record["steps"]] == ["succeeded", "failed", "skipped"]
+    kernel_pid = int(done.stderr.split("▶ [1/3] start\n")[1].split("\n")[0])
+    assert not psutil.pid_exists(kernel_pid) or psutil.Process(kernel_pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_eight_concurrent_runs_give_eight_intact_records(tmp_path: Path) -> None:
+    body = "## Work\n\n" + code("import time\ntime.sleep(0.5)\nprint('done', n)", 'name="work"')
+    project = write_project(
+        tmp_path / "p", {"busy": runbook_md(params_cell("n = 0  # which run") + body, title="Busy")}
+    )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda i: run(project, "exec", "busy", "-p", f"n={i}", "--json"), range(8)))
+
+    assert [r.returncode for r in results] == [0] * 8, [r.stderr[-300:] for r in results if r.returncode]
+    records = [json.loads(p.read_text("utf-8")) for p in (project / "runs" / "busy").glob("*/record.json")]
+    assert len(records) == 8
+    assert sorted(r["parameters"]["n"] for r in records) == list(range(8))
+    assert all(r["status"] == "succeeded" for r in records)
+    ledger = [
+        json.loads(line) for line in (project / "runs" / "ledger.jsonl").read_text("utf-8").splitlines()
+    ]
+    assert len(ledger) == 16
+    assert sorted(e["event"] for e in ledger) == ["end"] * 8 + ["start"] * 8
+    assert {e["run_id"] for e in ledger} == {r["run_id"] for r in records}
+    assert not list((project / "runs" / ".pending").iterdir())

@@ -43,6 +43,7 @@ class Variant:
     inner: bool = False
     samples: list[float] = field(default_factory=list)
     inner_samples: list[float] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)  # stdout of each timed run
 
     @property
     def median(self) -> float:
@@ -102,6 +103,7 @@ def sample(variants: list[Variant], runs: int, *, warm_up: bool = True) -> None:
             elapsed, stdout = run(variant.argv, variant.cwd)
             if round_no:  # round 0 is the warm-up
                 variant.samples.append(elapsed)
+                variant.outputs.append(stdout)
                 if variant.inner:
                     variant.inner_samples.append(_last_number(variant.argv, stdout))
         done = "warm-up" if not round_no else f"run {round_no}/{runs}"

@@ -29,7 +29,7 @@ Each command runs as a separate process with stdin from /dev/null and its output
 captured, in a scratch project built fresh in ``bench/.work/`` (gitignored). The
 executables are the ones next to ``sys.executable``, so any checkout's venv works:
 
-    .venv/bin/python bench/run.py [--only exec|help|site ...] [--runs N] [--site-runs N] [--json]
+    .venv/bin/python bench/run.py [--only exec|help|site ...] [--runs N] [--site-runs N] [--build-runs N] [--json]
 """
 
 from __future__ import annotations
@@ -168,7 +168,14 @@ def main() -> int:
         "--site-runs",
         type=run_count(MIN_SITE_RUNS),
         default=MIN_SITE_RUNS,
-        help=f"timed runs of each site build and render (default and minimum {MIN_SITE_RUNS}; they are slow)",
+        help=f"timed runs of each site render (default and minimum {MIN_SITE_RUNS})",
+    )
+    parser.add_argument(
+        "--build-runs",
+        type=run_count(1),
+        default=site_bench.BUILD_RUNS,
+        help=f"timed runs of each site build of 500 and 1,000 runbooks (default {site_bench.BUILD_RUNS}; "
+        "each round takes minutes)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     args = parser.parse_args()
@@ -181,7 +188,7 @@ def main() -> int:
         if "help" in chosen:
             groups.append(measure_help(args.runs))
         if "site" in chosen:
-            groups.append(site_bench.measure_site(args.site_runs))
+            groups.append(site_bench.measure_site(args.site_runs, args.build_runs))
     except CommandFailed as exc:
         print(f"bench: command failed: {exc}", file=sys.stderr)
         return 1

@@ -912,3 +912,29 @@ def test_bad_input_exits_2_and_writes_no_run(make_project, invoke, args):
     assert out == ""
     error_line(err)
     assert not (project / "runs").exists()
+
+
+# -- checks in the record ------------------------------------------------------------------------
+
+
+@kernel
+@pytest.mark.parametrize("how", ["displayed", "required"])
+def test_a_failed_check_fails_the_run_and_every_check_is_recorded(make_project, how):
+    results = 'checks.disk_usage("/", warn_pct=99, fail_pct=100), checks.tcp_port("127.0.0.1", 1, timeout=0.5)'
+    source = f"checks.Report([{results}])" if how == "displayed" else f"checks.require({results})"
+    body = "## Check\n\n" + code(f"from runbook import checks\n{source}", 'name="probe"')
+    body += "\n## After\n\n" + code('print("after")', 'name="after"')
+    project = make_project({"probe": runbook_md(body, title="Probe")})
+
+    run = execute(project, "probe", "--json")
+
+    assert run.exit_code == 1, run.err
+    record = run.json_out
+    assert [(c["name"], c["status"], c["step"]) for c in record["checks"]] == [
+        ("disk /", "pass", "probe"),
+        ("tcp 127.0.0.1:1", "fail", "probe"),
+    ]
+    assert record["failure"]["step_name"] == "probe"
+    assert record["failure"]["exception"] == "CheckFailed"
+    assert "127.0.0.1:1 is closed" in record["failure"]["message"]
+    assert record["steps"][0]["status"] == "failed"

@@ -629,3 +629,18 @@ def test_html_in_an_error_message_appears_as_literal_text():
     assert root.find("p", "admonition-title").text() == "<b>Bad</b>: <img src=x onerror=alert(1)>"
     assert root.find("pre", "rb-traceback").text() == "<script>x</script>"
     assert not root.find_all("b") and not root.find_all("img") and not root.find_all("script")
+
+
+def test_check_results_render_as_a_status_table_with_badges():
+    results = [
+        {"name": "api health", "status": "pass", "detail": "200 in 12 ms", "data": {}},
+        {"name": "<b>disk</b>", "status": "fail", "detail": "/ is 97% used <script>alert(1)</script>"},
+    ]
+    rendered = render(display({"application/vnd.runbook.check+json": results, "text/html": "<p>fallback</p>"}))
+    html = page_html(rendered.markdown)
+
+    assert 'class="rb-output rb-checks"' in html
+    assert '<span class="rb-badge rb-badge--succeeded">pass</span>' in html
+    assert '<span class="rb-badge rb-badge--failed">fail</span>' in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
+    assert "fallback" not in html

@@ -28,6 +28,8 @@ from runbook.record import (
     EXIT_CODES,
     Failure,
     RunRecord,
+    checks_in,
+    failed_check,
     failed_step_error,
     iso,
     masked_parameters,
@@ -297,7 +299,7 @@ def run(
         status, failure = _execute_interruptibly(planned, kernel, session, pending)
         _request_shutdown(session)  # the kernel exits while the run is written
         notebook = session.redactor.notebook(session.notebook)
-        record = _record(planned, facts, pending, session, status, failure, started)
+        record = _record(planned, facts, pending, session, status, failure, started, notebook)
         store.commit(pending, record, notebook)
     finally:
         kernel.stop()
@@ -521,6 +523,7 @@ def _record(
     status: str,
     failure: Failure | None,
     started: Any,
+    masked_nb: dict[str, Any] | None,
 ) -> RunRecord:
     finished = utc_now()
     nb = session.notebook
@@ -529,6 +532,12 @@ def _record(
         failure = Failure(
             failure.step_index, failure.step_name, failure.exception, redact.text(failure.message)
         )
+    steps = step_results(nb, status, session.current_cell) if nb is not None else []
+    checks = checks_in(masked_nb)
+    if status == "succeeded" and (check_failure := failed_check(masked_nb, checks)) is not None:
+        status, failure = "failed", check_failure  # a failed check fails the run, raised or not
+        for step in steps:
+            step.status = "failed" if step.name == failure.step_name else step.status
     return RunRecord(
         run_id=pending.run_id,
         runbook=facts,
@@ -540,9 +549,10 @@ def _record(
         finished_at=iso(finished),
         duration_s=round((finished - started).total_seconds(), 3),
         operator=operator(),
-        steps=step_results(nb, status, session.current_cell) if nb is not None else [],
+        steps=steps,
         failure=failure,
         approved_by=planned.approved_by,
+        checks=checks,
         tool=tool_versions(),
         redactions=redact.count,
     )

@@ -187,6 +187,34 @@ def failed_step_error(nb: dict[str, Any]) -> Failure | None:
     return None
 
 
+def checks_in(nb: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every check result the steps displayed (``runbook.checks``), with its step's name."""
+    from runbook.checks.result import checks_from_outputs
+
+    found: list[dict[str, Any]] = []
+    for cell in (nb or {}).get("cells", []):
+        step = (cell.get("metadata", {}).get("runbook") or {}).get("step")
+        if cell.get("cell_type") == "code" and step:
+            found += [{**check, "step": step} for check in checks_from_outputs(cell.get("outputs", []))]
+    return found
+
+
+def failed_check(nb: dict[str, Any] | None, checks: list[dict[str, Any]]) -> Failure | None:
+    """A failure for the first failed check, which fails a run even when no step raised."""
+    failed = next((c for c in checks if c.get("status") == "fail"), None)
+    if failed is None:
+        return None
+    index, _ = step_position(nb or {"cells": []}, _cell_of_step(nb, failed["step"]))
+    return Failure(index, failed["step"], "CheckFailed", f"{failed['name']}: {failed['detail']}")
+
+
+def _cell_of_step(nb: dict[str, Any] | None, step: str) -> int | None:
+    for index, cell in enumerate((nb or {}).get("cells", [])):
+        if (cell.get("metadata", {}).get("runbook") or {}).get("step") == step:
+            return index
+    return None
+
+
 def step_position(nb: dict[str, Any], cell_index: int | None) -> tuple[int | None, str | None]:
     """(step index, step name) of the cell at ``cell_index``."""
     if cell_index is None:

@@ -150,6 +150,20 @@ def _mask_query_item(item: str) -> str:
     return f"{key}={MASK}" if sep and _SECRET_QUERY_KEY.search(unquote(key)) else item
 
 
+def url_secrets(url: str) -> list[str]:
+    """The password and secret-looking query values in ``url``, as written and decoded."""
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or ""]
+    except ValueError:
+        return []
+    for item in parts.query.split("&"):
+        key, sep, value = item.partition("=")
+        if sep and _SECRET_QUERY_KEY.search(unquote(key)):
+            found.append(value)
+    return [s for secret in found if secret for s in {secret, unquote(secret)}]
+
+
 def mask(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every non-empty value of ``secrets`` replaced by the mask."""
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
@@ -183,8 +197,10 @@ def describe_error(exc: BaseException, timeout: float | None = None) -> str:
         return f"timed out after {timeout:g} s" if timeout is not None else "timed out"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
-    if isinstance(exc, ConnectionResetError):
-        return "connection reset by peer"
+    if isinstance(exc, ConnectionResetError):  # http.client's RemoteDisconnected says what happened
+        return (
+            "connection reset by peer" if exc.strerror or not str(exc) else _lower_first(one_line(str(exc)))
+        )
     if isinstance(exc, FileNotFoundError):
         return "no such file or directory"
     if isinstance(exc, PermissionError):
@@ -192,8 +208,12 @@ def describe_error(exc: BaseException, timeout: float | None = None) -> str:
     if isinstance(exc, IsADirectoryError):
         return "is a directory"
     if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror[0].lower() + exc.strerror[1:]
+        return _lower_first(exc.strerror)
     message = one_line(str(exc))
     if message and (isinstance(exc, ValueError) or type(exc).__module__.startswith("sqlite3")):
         return message
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]

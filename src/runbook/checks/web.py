@@ -19,7 +19,9 @@ from runbook.checks._support import (
     format_ms,
     grade_high,
     host_port,
+    mask,
     redact_url,
+    url_secrets,
     validate_limits,
     worst,
 )
@@ -109,7 +111,8 @@ def http_endpoint(
     try:
         response = _get(url, timeout=timeout, ca_file=ca_file, insecure=insecure)
     except Exception as exc:
-        return CheckResult(name, FAIL, f"GET {shown}: {describe_error(exc, timeout)}", {"url": shown})
+        problem = mask(describe_error(exc, timeout), url_secrets(url))
+        return CheckResult(name, FAIL, f"GET {shown}: {problem}", {"url": shown})
 
     problems: list[tuple[str, str]] = []
     if response.status not in expected:
@@ -179,7 +182,8 @@ def security_headers(
     try:
         response = _get(url, timeout=timeout, ca_file=ca_file, insecure=insecure)
     except Exception as exc:
-        return CheckResult(name, FAIL, f"GET {shown}: {describe_error(exc, timeout)}", {"url": shown})
+        problem = mask(describe_error(exc, timeout), url_secrets(url))
+        return CheckResult(name, FAIL, f"GET {shown}: {problem}", {"url": shown})
 
     plain_http = urlsplit(url).scheme.lower() == "http"
     required = [h.lower() for h in required if not (plain_http and h.lower() == "strict-transport-security")]
@@ -254,8 +258,10 @@ def _get(url: str, *, timeout: float, ca_file: str | None, insecure: bool) -> _R
 
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http:// or https:// URL: {redact_url(url)}")
+    if scheme not in ("http", "https"):
+        raise ValueError(f"unsupported scheme {scheme!r}, expected http or https")
+    if not parts.hostname:
+        raise ValueError("no host in the URL")
     connection: http.client.HTTPConnection
     if scheme == "https":
         context = _tls_context(ca_file, insecure)

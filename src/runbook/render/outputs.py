@@ -25,8 +25,15 @@ from urllib.parse import quote
 import markdown  # type: ignore[import-untyped,unused-ignore]
 import nh3
 
+from runbook.checks.result import MIME_TYPE
+
+#: Results of ``runbook.checks``: shown as a status table with the site's own badges.
+CHECK_MIME = MIME_TYPE
+CHECK_STATUSES = {"pass": "succeeded", "warn": "stale", "fail": "failed"}
+
 #: Richest first: the first of these an output carries is the one shown.
 MIME_PREFERENCE = (
+    CHECK_MIME,
     "image/png",
     "image/jpeg",
     "image/svg+xml",
@@ -409,6 +416,8 @@ def _data_block(output: Mapping[str, Any], index: int, image_number: int, place:
         return _image_block(mime, value, index, image_number, place)
     if mime == "image/svg+xml":
         return _svg_block(value, index, place)
+    if mime == CHECK_MIME:
+        return _checks_block(value)
     plain_lines = _line_count(terminal_text(_joined(data["text/plain"]))) if "text/plain" in data else None
     if mime == "text/html":
         body = f'<div class="rb-output rb-html">{sanitize_html(_joined(value))}</div>'
@@ -422,6 +431,26 @@ def _data_block(output: Mapping[str, Any], index: int, image_number: int, place:
         return _text_block(_pre(text, "rb-output rb-json"), _line_count(text), place)
     text = terminal_text(_joined(value))
     return _text_block(_pre(text, "rb-output rb-result"), _line_count(text), place) if text else None
+
+
+def _checks_block(value: Any) -> _Block | None:
+    """A table of check results: status badge, check, detail; every value escaped."""
+    items = value if isinstance(value, list) else [value]
+    rows = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        status = str(item.get("status", "unknown"))
+        badge = CHECK_STATUSES.get(status, "never-run")
+        name, detail = _escape(str(item.get("name", ""))), _escape(str(item.get("detail", "")))
+        rows.append(
+            f'<tr><td><span class="rb-badge rb-badge--{badge}">{_escape(status)}</span></td>'
+            f"<td>{name}</td><td>{detail}</td></tr>"
+        )
+    if not rows:
+        return None
+    head = "<thead><tr><th>Status</th><th>Check</th><th>Detail</th></tr></thead>"
+    return _Block(f'<table class="rb-output rb-checks">{head}<tbody>{"".join(rows)}</tbody></table>')
 
 
 def _merged_streams(outputs: list[dict[str, Any]]) -> Iterator[tuple[int, Mapping[str, Any]]]:

@@ -121,6 +121,7 @@ def _run_facts(record: RunRecord, runbook: Runbook, page: str, now: datetime) ->
         if failure
         else None,
         "link": link(page, run_page_path(record.slug, record.run_id)),
+        "checks": _checks_summary(record.checks),
         "steps": [
             {
                 "name": s.name,
@@ -132,6 +133,15 @@ def _run_facts(record: RunRecord, runbook: Runbook, page: str, now: datetime) ->
             for s in record.steps
         ],
     }
+
+
+def _checks_summary(checks: list[dict[str, Any]]) -> str:
+    """``5 checks: 4 pass, 1 warn`` (empty when the run displayed none)."""
+    if not checks:
+        return ""
+    counts = {s: sum(1 for c in checks if c.get("status") == s) for s in ("pass", "warn", "fail")}
+    shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    return f"{len(checks)} check{'s' if len(checks) != 1 else ''}: {shown}"
 
 
 def _cells_by_step(nb: dict[str, Any] | None) -> dict[str, dict[str, Any]]:

@@ -144,7 +144,7 @@ def test_a_clean_project_has_no_findings(tmp_path):
     assert check(make(tmp_path)) == []
 
 
-def test_the_real_objects_are_findings_sorted_by_path_and_line(tmp_path):
+def test_findings_are_sorted_by_path_and_line(tmp_path):
     root = make(tmp_path, {"runbooks/b.md": notebook("title: T\n"), "runbooks/a.md": ""})
 
     findings = check_project(Project(root))
@@ -890,3 +890,29 @@ def test_every_message_is_one_line(tmp_path):
 
     assert len(findings) > len(NOTEBOOK_CASES)
     assert [f for f in findings if "\n" in f.message or not f.message.strip()] == []
+
+
+# -- the command line ---------------------------------------------------------------------
+
+
+def test_runbook_check_command_prints_file_line_message_and_exits_1(tmp_path, invoke):
+    root = make(tmp_path, {"runbooks/ops/broken.md": notebook(FRONT.replace("owner: team\n", ""), CELL)})
+
+    exit_code, out, err = invoke(root, "check")
+
+    assert exit_code == 1
+    assert out == "runbooks/ops/broken.md:1: missing required key 'owner'\n"
+    assert err == "1 problem found\n"
+
+
+def test_runbook_check_command_is_quiet_on_a_clean_project(tmp_path, invoke):
+    assert invoke(make(tmp_path), "check") == (0, "", "")
+
+
+def test_runbook_check_command_refuses_a_path_outside_the_project(tmp_path, invoke):
+    root = make(tmp_path)
+
+    exit_code, _, err = invoke(root, "check", "/etc/hostname")
+
+    assert exit_code == 2
+    assert err.startswith("Error: ")

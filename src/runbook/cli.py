@@ -439,6 +439,24 @@ def _print_plan(planned: Any, as_json: bool) -> None:
         out.print(f"a real run needs confirmation or --yes: {escape(confirmation)}")
 
 
+@cli.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def check_command(paths: tuple[Path, ...]) -> None:
+    """Lint runbooks, profiles and the FAQ: front matter, parameters, links, hard-coded secrets.
+
+    Prints one `file:line: message` per finding and exits 1 when there are any. PATHS
+    (as pre-commit passes them) limit the check to those files.
+    """
+    from runbook.lint import check_project
+
+    findings = check_project(_project(), list(paths) or None)
+    for finding in findings:
+        click.echo(f"{finding.path}:{finding.line}: {finding.message}")
+    if findings:
+        click.echo(f"{len(findings)} problem{'s' if len(findings) != 1 else ''} found", err=True)
+        raise SystemExit(EXIT_FAILED)
+
+
 @cli.command("render")
 @click.option(
     "--out", "out", required=True, type=click.Path(path_type=Path), help="New folder for the docs tree."

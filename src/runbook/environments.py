@@ -94,6 +94,8 @@ def load(environments_dir: Path, name: str, rel_dir: str = "environments") -> En
     rel = f"{rel_dir}/{name}.yml"
     try:
         data = yaml.safe_load((environments_dir / f"{name}.yml").read_text("utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise EnvironmentProfileError(f"{rel}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

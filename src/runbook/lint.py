@@ -492,9 +492,12 @@ _REFERENCE_NAME = re.compile(
 )
 _PLACEHOLDER = re.compile(
     r"(changeme|change[-_]me|change[-_]?it|placeholder|example|redacted|secret|password|todo|tbd|"
-    r"fixme|none|null|x+|\*+|\.+|•+|your[-_ ].*|<.*>|\{\{.*\}\}|\$[A-Za-z_]\w*)",
+    r"fixme|none|null|true|false|yes|no|x+|\*+|\.+|•+|your[-_ ].*|<.*>|\{.*\}|\$[A-Za-z_]\w*|"
+    r"%s|%\(\w+\)s)",
     re.IGNORECASE,
 )
+#: Shorter keyword values are type names, flags and units far more often than passwords.
+_MIN_KEYWORD_VALUE = 6
 _NAMED_VALUE = re.compile(
     r"(?P<name>[A-Za-z_][\w.-]*)[\"'\]]*\s*(?::|=)\s*(?P<quote>[\"']?)(?P<value>[A-Za-z0-9+/=_.~-]{16,})(?P=quote)"
     r"(?![A-Za-z0-9+/=_.~-])"
@@ -543,6 +546,7 @@ class _SecretDetectors:
         name = _ASSIGNED_NAME.search(line[:index]) if index > 0 else None
         return (
             _is_reference(value)
+            or len(value) < _MIN_KEYWORD_VALUE
             or (name is not None and _REFERENCE_NAME.search(name.group(1)) is not None)
             or heuristic.is_sequential_string(value)
             or heuristic.is_potential_uuid(value)

@@ -54,6 +54,9 @@ def load_faq(faq_dir: Path, rel_dir: str) -> tuple[list[FaqCategory], list[str]]
         rel = f"{rel_dir}/{path.name}"
         try:
             data = yaml.safe_load(path.read_text("utf-8"))
+        except UnicodeDecodeError as exc:
+            problems.append(f"{rel}: not UTF-8 text (byte {exc.start}); save it as UTF-8")
+            continue
         except (OSError, yaml.YAMLError) as exc:
             problems.append(f"{rel}: not valid YAML: {getattr(exc, 'problem', exc)}")
             continue

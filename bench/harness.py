@@ -114,11 +114,15 @@ def _last_number(argv: list[str], stdout: str) -> float:
     try:
         return float(stdout.strip().splitlines()[-1].split()[0])
     except (IndexError, ValueError):
-        raise CommandFailed(argv, f"expected seconds on the last line of stdout, got {stdout[-500:]!r}") from None
+        raise CommandFailed(
+            argv, f"expected seconds on the last line of stdout, got {stdout[-500:]!r}"
+        ) from None
 
 
 def machine() -> str:
-    return f"python {platform.python_version()}, {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
+    return (
+        f"python {platform.python_version()}, {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
+    )
 
 
 def print_table(groups: list[Group]) -> None:

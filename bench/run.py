@@ -29,7 +29,8 @@ Each command runs as a separate process with stdin from /dev/null and its output
 captured, in a scratch project built fresh in ``bench/.work/`` (gitignored). The
 executables are the ones next to ``sys.executable``, so any checkout's venv works:
 
-    .venv/bin/python bench/run.py [--only exec|help|site ...] [--runs N] [--site-runs N] [--build-runs N] [--json]
+    .venv/bin/python bench/run.py [--only exec|help|site ...] [--runs N]
+                                  [--site-runs N] [--build-runs N] [--json]
 """
 
 from __future__ import annotations
@@ -183,12 +184,16 @@ def main() -> int:
     start = time.perf_counter()
     groups: list[Group] = []
     try:
-        if "exec" in chosen:
-            groups.append(measure_exec(args.runs))
-        if "help" in chosen:
-            groups.append(measure_help(args.runs))
-        if "site" in chosen:
-            groups.append(site_bench.measure_site(args.site_runs, args.build_runs))
+        measures = {
+            "exec": lambda: measure_exec(args.runs),
+            "help": lambda: measure_help(args.runs),
+            "site": lambda: site_bench.measure_site(args.site_runs, args.build_runs),
+        }
+        for name in chosen:
+            group_start = time.perf_counter()
+            group = measures[name]()
+            group.notes.append(f"took {time.perf_counter() - group_start:.0f}s")
+            groups.append(group)
     except CommandFailed as exc:
         print(f"bench: command failed: {exc}", file=sys.stderr)
         return 1

@@ -258,9 +258,10 @@ def clone_run(
     # Runs spread over the last three days, so some daily runbooks are overdue.
     started = now - timedelta(hours=i % 72, minutes=(i * 7) % 60, seconds=(i * 13) % 60)
     shift = started - _parse_iso(template_record["started_at"])
-    run_id = f"{started:%Y%m%dT%H%M%S}.{started.microsecond // 1000:03d}Z-" + hashlib.sha256(
-        str(i).encode()
-    ).hexdigest()[:6]
+    run_id = (
+        f"{started:%Y%m%dT%H%M%S}.{started.microsecond // 1000:03d}Z-"
+        + hashlib.sha256(str(i).encode()).hexdigest()[:6]
+    )
     record["run_id"] = run_id
     record["runbook"].update(slug=runbook.slug, path=runbook.path, title=runbook.meta.title)
     record["runbook"]["code_hash"] = runbook.code_hash
@@ -308,7 +309,9 @@ def generate(n: int, template_record: dict[str, Any], template_nb: dict[str, Any
         run_id, record, notebook = clone_run(i, runbook, template_record, template_nb, now)
         folder = root / "runs" / runbook.slug / run_id
         folder.mkdir(parents=True)
-        (folder / "notebook.ipynb").write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", "utf-8")
+        (folder / "notebook.ipynb").write_text(
+            json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", "utf-8"
+        )
         (folder / "record.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", "utf-8")
         facts = {k: record[k] for k in ("started_at", "environment", "operator")}
         ledger.append({"event": "start", "run_id": run_id, "runbook": runbook.slug, **facts})
@@ -336,7 +339,8 @@ def static_config(root: Path) -> str:
     run([RUNBOOK, "render", "--out", "static-docs"], root)
     name = "mkdocs-static.yml"
     (root / name).write_text(
-        MKDOCS_YML.format(n=LARGE, docs_dir="static-docs", site_dir="site-static", plugins="  - search"), "utf-8"
+        MKDOCS_YML.format(n=LARGE, docs_dir="static-docs", site_dir="site-static", plugins="  - search"),
+        "utf-8",
     )
     return name
 
@@ -371,7 +375,8 @@ took = time.perf_counter() - start
 rendered = 0  # render-cache entries written by this call: notebooks rendered, not cached
 for folder, dirs, files in os.walk(".runbook/cache/render"):
     dirs[:] = [d for d in dirs if d != "blobs"]
-    rendered += sum(1 for f in files if f.endswith(".json") and os.stat(os.path.join(folder, f)).st_mtime >= wall)
+    paths = [os.path.join(folder, f) for f in files if f.endswith(".json")]
+    rendered += sum(1 for p in paths if os.stat(p).st_mtime >= wall)
 print(f"{took:.4f} seconds, {len(site.pages)} pages, {rendered} rendered")
 """
 
@@ -400,7 +405,9 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
 
     print("site: warm-up build of the one-runbook template project ...", file=sys.stderr)
     run([RUNBOOK, "build"], WORK / "site-template")
-    build_small = Variant(f"build {SMALL}", [RUNBOOK, "build"], roots[SMALL], lambda: clean_build(roots[SMALL]))
+    build_small = Variant(
+        f"build {SMALL}", [RUNBOOK, "build"], roots[SMALL], lambda: clean_build(roots[SMALL])
+    )
     build_large = Variant(f"build {LARGE}", [RUNBOOK, "build"], large, lambda: clean_build(large))
     static_large = Variant(
         f"mkdocs build {LARGE}",
@@ -448,8 +455,12 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
             f"({pages} pages for {LARGE}), reused by every repetition",
             f"builds: medians of {build_runs} interleaved runs each ({SMALL}, {LARGE}, plain), after "
             "one warm-up build of a one-runbook project; site/ and the render cache removed before "
-            "each build, parse cache (.runbook/cache/parse) warm",
-            f"plain mkdocs: the same Markdown written once by `runbook render --out`, built by "
+            "each build, parse cache (.runbook/cache/parse) warm; samples (s): "
+            + "; ".join(
+                f"{v.label} {', '.join(f'{x:.1f}' for x in v.samples)}"
+                for v in (build_small, build_large, static_large)
+            ),
+            "plain mkdocs: the same Markdown written once by `runbook render --out`, built by "
             "`python -m mkdocs build` with plugins [search] only",
             f"re-render: render_site(Project(root)) in a fresh python -c, medians of {runs} interleaved "
             "runs after one warm-up; parse cache warm in both; full = render cache removed; after "

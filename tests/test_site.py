@@ -27,11 +27,19 @@ GOLDEN = Path(__file__).parent / "golden" / "site"
 NOW = datetime(2026, 11, 29, 18, 40, tzinfo=timezone.utc)
 
 
+OVERRIDES = Path(__file__).parents[1] / "overrides"
+
+
+def copy_fixture(target: Path) -> Path:
+    """The fixture project, with the repository's theme overrides (CSS, relative times)."""
+    shutil.copytree(FIXTURE, target, ignore=shutil.ignore_patterns(".runbook", "site"))
+    shutil.copytree(OVERRIDES, target / "overrides")
+    return target
+
+
 @pytest.fixture
 def fixture_project(tmp_path: Path) -> Path:
-    target = tmp_path / "handbook"
-    shutil.copytree(FIXTURE, target, ignore=shutil.ignore_patterns(".runbook", "site"))
-    return target
+    return copy_fixture(tmp_path / "handbook")
 
 
 def runbook_cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -166,8 +174,7 @@ def page_text(site: Path, url_path: str) -> _Text:
 
 @pytest.fixture(scope="module")
 def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = tmp_path_factory.mktemp("built") / "handbook"
-    shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns(".runbook", "site"))
+    project = copy_fixture(tmp_path_factory.mktemp("built") / "handbook")
     done = runbook_cli(project, "build", "--strict")
     assert done.returncode == 0, done.stderr
     return project / "site"
@@ -344,6 +351,19 @@ def _article(path: Path) -> str:
 
 
 # -- real headless Chromium -----------------------------------------------------------------
+
+
+def test_times_say_how_long_ago_they_were_when_the_page_is_read(built_site: Path) -> None:
+    from browser import chromium_page, serve_site
+
+    with serve_site(built_site) as base_url, chromium_page() as page:
+        page.goto(base_url + "/runbooks/ops/showcase/")
+        page.wait_for_selector(".rb-card__verified .rb-ago")
+        verified = page.locator(".rb-card__verified").inner_text()
+
+    assert re.search(
+        r"last verified \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(\d+ (minute|hour|day)s? ago\)", verified
+    )
 
 
 def test_support_finds_a_faq_question_by_searching_the_built_site(built_site: Path) -> None:

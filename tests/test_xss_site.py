@@ -105,6 +105,7 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(
         Path(__file__).parent / "fixtures" / "site", project, ignore=shutil.ignore_patterns(".runbook")
     )
+    shutil.copytree(Path(__file__).parents[1] / "overrides", project / "overrides")
     (project / "payloads.json").write_text(json.dumps(XSS_PAYLOADS), "utf-8")
     (project / "runbooks" / "ops" / "xss.md").write_text(
         runbook_md({**FRONT, "owner": FRONT["owner"]}, EMITTER), "utf-8"
@@ -155,7 +156,12 @@ class ActiveContent(HTMLParser):
             self.in_head = True
         if tag == "script":
             self.in_script = True
-        elif tag in self.HEAD_ONLY and self.in_head or tag == "form" and "md-search__form" in (attributes.get("class") or ""):
+        elif (
+            tag in self.HEAD_ONLY
+            and self.in_head
+            or tag == "form"
+            and "md-search__form" in (attributes.get("class") or "")
+        ):
             pass
         elif tag in self.ACTIVE:
             self.found.append(f"<{tag}>")

@@ -108,6 +108,11 @@ class Project:
             return False
         return True
 
+    def _inside(self, path: Path) -> bool:
+        """:meth:`contains` for a file found by walking the project (symlinked folders
+        are not followed), resolving only what is a link."""
+        return not path.is_symlink() and not path.parent.is_symlink() or self.contains(path)
+
     @cached_property
     def docs_dir(self) -> Path:
         """The MkDocs ``docs_dir`` (``docs`` unless mkdocs.yml says otherwise)."""
@@ -126,11 +131,12 @@ class Project:
         docs folder whose front matter carries jupytext's ``jupyter:`` header.
         """
         found: dict[str, list[Path]] = {}
-        for path in _markdown_files(self.runbooks_dir):
-            if self.contains(path):
+        top_inside = self.contains(self.runbooks_dir)
+        for path in _markdown_files(self.runbooks_dir) if top_inside else []:
+            if self._inside(path):
                 found.setdefault(path.stem, []).append(path)
-        for path in _markdown_files(self.docs_dir):
-            if self.contains(path) and _has_jupyter_header(path):
+        for path in _markdown_files(self.docs_dir) if self.contains(self.docs_dir) else []:
+            if self._inside(path) and _has_jupyter_header(path):
                 found.setdefault(path.stem, []).append(path)
         return found
 

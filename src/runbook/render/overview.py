@@ -7,7 +7,7 @@ from datetime import datetime
 
 from runbook.render.pages import STATE_LABELS, link, state_class
 from runbook.render.templates import render
-from runbook.render.text import ago, iso_utc
+from runbook.render.text import iso_utc, when_html
 from runbook.schema import SCHEDULES
 from runbook.status import Standing
 
@@ -24,12 +24,12 @@ def _row(item: Standing, pages: dict[str, str], page: str, now: datetime) -> dic
         "state_class": state_class(item.state),
         "title": meta.title,
         "link": link(page, pages[item.runbook.slug]),
-        "last_run": f"{iso_utc(latest.started_at)} ({ago(latest.started_at, now)})" if latest else "never",
+        "last_run": when_html(latest.started_at) if latest else "never",
         "environment": (latest.environment or "-") if latest else "-",
         "owner": meta.owner,
         "schedule": meta.schedule or "-",
         "risk": meta.risk,
-        "next_due": f"{iso_utc(item.next_due)} ({ago(item.next_due, now)})" if item.next_due else "-",
+        "next_due": when_html(item.next_due) if item.next_due else "-",
     }
 
 

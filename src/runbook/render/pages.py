@@ -8,6 +8,7 @@ page holds one run's record and outputs; run pages stay out of the navigation.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 import shlex
@@ -15,13 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import yaml
-
 from runbook.model import Runbook
 from runbook.record import SECRET_MASK, RunRecord
 from runbook.render.outputs import render_outputs
 from runbook.render.templates import render
-from runbook.render.text import ago, duration, html_text, iso_utc, value_text
+from runbook.render.text import duration, html_text, iso_utc, value_text, when_html
 from runbook.status import Standing
 
 FOLD_LINES = 50
@@ -92,7 +91,7 @@ def front_matter(**values: Any) -> str:
     escaped = {
         k: [html_text(i) for i in v] if isinstance(v, list) else html_text(v) for k, v in values.items() if v
     }
-    return yaml.safe_dump(escaped, sort_keys=False, allow_unicode=True).strip()
+    return "\n".join(f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in escaped.items())
 
 
 def _run_facts(record: RunRecord, runbook: Runbook, page: str, now: datetime) -> dict[str, Any]:
@@ -103,7 +102,7 @@ def _run_facts(record: RunRecord, runbook: Runbook, page: str, now: datetime) ->
         "status": STATE_LABELS.get(record.status, record.status),
         "status_class": state_class(record.status),
         "started_iso": iso_utc(record.started_at),
-        "started_ago": ago(record.started_at, now),
+        "started_html": when_html(record.started_at),
         "took": duration(record.duration_s),
         "user": record.operator.get("user", "unknown"),
         "host": record.operator.get("host", "unknown"),
@@ -179,8 +178,7 @@ def _step_meta(step: Any, result: Any) -> str:
     ]
     meta.append(f"<strong>{html_text(step.name)}</strong>")
     if result and result.started_at:
-        when = iso_utc(result.started_at)
-        meta.append(f'ran at <time datetime="{when}">{when}</time>')
+        meta.append(f"ran at {when_html(result.started_at)}")
         meta.append(f"took {duration(result.duration_s)}")
     if step.effect == "write":
         meta.append('<span class="rb-effect-write">writes</span>')
@@ -273,9 +271,7 @@ def runbook_page(
         owner=meta.owner,
         risk=meta.risk,
         schedule=meta.schedule or "none",
-        next_due={"iso": iso_utc(standing.next_due), "ago": ago(standing.next_due, now)}
-        if standing.next_due
-        else None,
+        next_due=when_html(standing.next_due) if standing.next_due else None,
         command=exec_command(
             runbook, latest.parameters if latest else None, latest.environment if latest else None
         ),

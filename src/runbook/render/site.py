@@ -23,7 +23,6 @@ from runbook.render.cache import key as cache_key
 from runbook.render.faq import FaqCategory, load_faq, unknown_runbooks
 from runbook.render.pages import HISTORY, FaqLink, link, run_page, run_page_path, runbook_page
 from runbook.render.templates import OVERRIDES, render
-from runbook.render.text import ago
 from runbook.status import standing
 from runbook.store import RunStore
 
@@ -169,7 +168,6 @@ def _cache_key(
     faq_links: list[FaqLink],
     now: datetime,
 ) -> str:
-    times = [r.started_at for r in history] + ([standing_.next_due.isoformat()] if standing_.next_due else [])
     return cache_key(
         runbook.source_hash,
         runbook.path,
@@ -177,7 +175,7 @@ def _cache_key(
         [(r.run_id, r.status) for r in history],
         [standing_.state, standing_.changed],
         [(f.question, f.page, f.anchor) for f in faq_links],
-        [ago(t, now) for t in times],
+        standing_.next_due.isoformat() if standing_.next_due else None,
         templates_fingerprint(project.root / OVERRIDES),
     )
 

@@ -52,6 +52,16 @@ def ago(moment: datetime | str, now: datetime) -> str:
     return "just now"
 
 
+def when_html(moment: datetime | str) -> str:
+    """A UTC time as ``<time>``; the site's script adds how long ago (or ahead) it is.
+
+    The relative part is computed when the page is read, not when it is built, so a page
+    built once stays right and unchanged pages can come from the render cache.
+    """
+    iso = iso_utc(moment)
+    return f'<time class="rb-when" datetime="{iso}">{iso}</time>'
+
+
 def iso_utc(moment: datetime | str) -> str:
     """ISO 8601 in UTC to the second: ``2026-11-29T17:14:42Z``."""
     when = parse_time(moment) if isinstance(moment, str) else moment

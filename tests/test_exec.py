@@ -920,7 +920,9 @@ def test_bad_input_exits_2_and_writes_no_run(make_project, invoke, args):
 @kernel
 @pytest.mark.parametrize("how", ["displayed", "required"])
 def test_a_failed_check_fails_the_run_and_every_check_is_recorded(make_project, how):
-    results = 'checks.disk_usage("/", warn_pct=99, fail_pct=100), checks.tcp_port("127.0.0.1", 1, timeout=0.5)'
+    results = (
+        'checks.disk_usage("/", warn_pct=99, fail_pct=100), checks.tcp_port("127.0.0.1", 1, timeout=0.5)'
+    )
     source = f"checks.Report([{results}])" if how == "displayed" else f"checks.require({results})"
     body = "## Check\n\n" + code(f"from runbook import checks\n{source}", 'name="probe"')
     body += "\n## After\n\n" + code('print("after")', 'name="after"')

@@ -636,7 +636,9 @@ def test_check_results_render_as_a_status_table_with_badges():
         {"name": "api health", "status": "pass", "detail": "200 in 12 ms", "data": {}},
         {"name": "<b>disk</b>", "status": "fail", "detail": "/ is 97% used <script>alert(1)</script>"},
     ]
-    rendered = render(display({"application/vnd.runbook.check+json": results, "text/html": "<p>fallback</p>"}))
+    rendered = render(
+        display({"application/vnd.runbook.check+json": results, "text/html": "<p>fallback</p>"})
+    )
     html = page_html(rendered.markdown)
 
     assert 'class="rb-output rb-checks"' in html

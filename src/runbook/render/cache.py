@@ -18,7 +18,7 @@ from typing import Any
 from runbook import __version__
 
 #: Bump when the rendered Markdown changes for the same inputs.
-RENDER_VERSION = "3"
+RENDER_VERSION = "4"
 
 
 def key(*parts: Any) -> str:

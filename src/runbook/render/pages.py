@@ -308,6 +308,9 @@ def run_page(
         front_matter=front_matter(
             title=f"{runbook.meta.title}: run {record.run_id}",
             description=f"{record.status} run of {runbook.slug}",
+            # Run pages are not in the navigation; without its sidebar a page stays small
+            # and its build cost does not grow with the number of runbooks.
+            hide=["navigation"],
         ),
         title=runbook.meta.title,
         run=_run_facts(record, runbook, page, now),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -117,16 +116,10 @@ def list_command(as_json: bool) -> None:
     out.print(table(["runbook", "title", "owner", "risk", "schedule", "status", "last run"], rows))
 
 
-def exec_command_line(runbook: Any, values: dict[str, Any] | None = None) -> str:
-    """The exact ``runbook exec`` command for a runbook, with non-secret parameters."""
-    parts = ["runbook", "exec", runbook.slug]
-    for param in runbook.parameters:
-        if param.secret:
-            continue
-        value = (values or {}).get(param.name, param.default)
-        text = json.dumps(value) if isinstance(value, (list, dict, bool)) or value is None else str(value)
-        parts += ["-p", f"{param.name}={text}"]
-    return shlex.join(parts)
+def _command_line(runbook: Any, values: dict[str, Any] | None = None) -> str:
+    from runbook.render.text import exec_command
+
+    return exec_command(runbook, values)
 
 
 @cli.command("show")
@@ -139,7 +132,7 @@ def show_command(name: str, as_json: bool) -> None:
     project = _project()
     runbook = project.load(name)
     runs = RunStore(project.runs_dir).records(runbook.slug)[:10]
-    command = exec_command_line(runbook)
+    command = _command_line(runbook)
     if as_json:
         data = runbook.to_dict()
         data.pop("notebook")
@@ -412,7 +405,7 @@ def _print_plan(planned: Any, as_json: bool) -> None:
                 "steps": [
                     {"name": s.name, "effect": s.effect, "timeout_s": s.timeout_s} for s in runbook.steps
                 ],
-                "command": exec_command_line(runbook, planned.public_values),
+                "command": _command_line(runbook, planned.public_values),
             }
         )
         return

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-import shlex
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,13 +19,12 @@ from runbook.model import Runbook
 from runbook.record import SECRET_MASK, RunRecord
 from runbook.render.outputs import render_outputs
 from runbook.render.templates import render
-from runbook.render.text import duration, html_text, iso_utc, value_text, when_html
+from runbook.render.text import duration, exec_command, html_text, iso_utc, value_text, when_html
 from runbook.status import Standing
 
 FOLD_LINES = 50
 HISTORY = 10
 STATE_LABELS = {"never run": "never run", "timed_out": "timed out"}
-PRESENTATION_TAGS = ("hide-input", "hide-output", "no-search")
 
 
 def state_class(state: str) -> str:
@@ -45,21 +43,6 @@ def run_page_path(slug: str, run_id: str) -> str:
 
 def run_assets_dir(slug: str, run_id: str) -> str:
     return f"runs/{slug}/{run_id}/assets"
-
-
-def exec_command(
-    runbook: Runbook, values: dict[str, Any] | None = None, environment: str | None = None
-) -> str:
-    """The exact ``runbook exec`` command, with the non-secret parameter values given."""
-    parts = ["runbook", "exec", runbook.slug]
-    if environment:
-        parts += ["--env", environment]
-    for param in runbook.parameters:
-        value = (values or {}).get(param.name, param.default)
-        if param.secret or value == SECRET_MASK:
-            continue
-        parts += ["-p", f"{param.name}={value_text(value)}"]
-    return shlex.join(parts)
 
 
 @dataclass

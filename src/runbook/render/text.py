@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from datetime import datetime, timezone
 from typing import Any
 
@@ -32,6 +33,27 @@ def html_text(value: Any) -> str:
 def value_text(value: Any) -> str:
     """A parameter value as people type it: text as is, the rest as JSON."""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def exec_command(runbook: Any, values: dict[str, Any] | None = None, environment: str | None = None) -> str:
+    """The exact ``runbook exec`` command for a runbook, with its non-secret parameter values.
+
+    Args:
+        runbook: the parsed runbook.
+        values: parameter values (e.g. a run's); defaults fill the rest.
+        environment: adds ``--env`` when given.
+    """
+    from runbook.record import SECRET_MASK
+
+    parts = ["runbook", "exec", runbook.slug]
+    if environment:
+        parts += ["--env", environment]
+    for param in runbook.parameters:
+        value = (values or {}).get(param.name, param.default)
+        if param.secret or value == SECRET_MASK:
+            continue
+        parts += ["-p", f"{param.name}={value_text(value)}"]
+    return shlex.join(parts)
 
 
 def parse_time(text: str) -> datetime:

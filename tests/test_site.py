@@ -130,6 +130,28 @@ def test_a_new_run_renders_the_page_again(fixture_project: Path) -> None:
     assert f"runs/broken-check/{newer.name}.md" in second.pages
 
 
+def test_a_run_whose_process_was_killed_shows_as_abandoned(fixture_project: Path) -> None:
+    pending = fixture_project / "runs" / ".pending" / "20261129T183000.000Z-dead00"
+    pending.mkdir(parents=True)
+    started = {
+        "runbook": {"slug": "never-run", "path": "runbooks/ops/never-run.md", "title": "Never run"},
+        "environment": "local",
+        "parameters": {},
+        "started_at": "2026-11-29T18:30:00.000Z",
+        "operator": {"user": "oncall", "host": "ops-1"},
+        "pid": 2**22 + 12345,  # no such process: its runbook exec was killed
+        "pid_started": 0,
+    }
+    (pending / "started.json").write_text(json.dumps(started), "utf-8")
+
+    site = render_site(Project(fixture_project), now=NOW)
+
+    page = site.pages["runbooks/ops/never-run.md"]
+    assert '<span class="rb-badge rb-badge--abandoned">abandoned</span>' in page
+    assert "runs/never-run/20261129T183000.000Z-dead00.md" in site.pages
+    assert "abandoned" in site.pages["runbooks/index.md"]
+
+
 # -- a real mkdocs build --------------------------------------------------------------------
 
 

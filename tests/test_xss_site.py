@@ -10,14 +10,12 @@ opened in headless Chromium, where a payload that runs raises a flag or opens a 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from test_outputs import XSS_PAYLOADS
+from test_site import copy_fixture, runbook_cli
 
 pytestmark = pytest.mark.kernel
 
@@ -87,25 +85,12 @@ def runbook_md(front: dict, body: str) -> str:
     return "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n" + body
 
 
-def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "runbook", *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+run = runbook_cli
 
 
 @pytest.fixture(scope="module")
 def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = tmp_path_factory.mktemp("xss") / "handbook"
-    shutil.copytree(
-        Path(__file__).parent / "fixtures" / "site", project, ignore=shutil.ignore_patterns(".runbook")
-    )
-    shutil.copytree(Path(__file__).parents[1] / "overrides", project / "overrides")
+    project = copy_fixture(tmp_path_factory.mktemp("xss") / "handbook")
     (project / "payloads.json").write_text(json.dumps(XSS_PAYLOADS), "utf-8")
     (project / "runbooks" / "ops" / "xss.md").write_text(
         runbook_md({**FRONT, "owner": FRONT["owner"]}, EMITTER), "utf-8"

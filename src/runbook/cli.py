@@ -183,7 +183,7 @@ def _print_show(runbook: Any, runs: list[Any], command: str) -> None:
         out.print(
             table(
                 ["run", "status", "environment", "started", "took"],
-                [_run_row(r)[0:1] + _run_row(r)[2:6] for r in runs],
+                [[row[0], *row[2:6]] for row in map(_run_row, runs)],
             )
         )
     else:

@@ -16,7 +16,7 @@ ATTENTION = ("failed", "timed_out", "interrupted", "abandoned", "stale", "never 
 CADENCES = (*SCHEDULES, "other", "unscheduled")
 
 
-def _row(item: Standing, pages: dict[str, str], page: str, now: datetime) -> dict[str, str]:
+def _row(item: Standing, pages: dict[str, str], page: str) -> dict[str, str]:
     latest = item.latest
     meta = item.runbook.meta
     return {
@@ -47,7 +47,7 @@ def dashboard(standings: list[Standing], pages: dict[str, str], now: datetime, r
         root,
         counts=f"{len(standings)} runbooks: {summary}" if standings else summary,
         built_iso=iso_utc(now),
-        rows=[_row(s, pages, page, now) for s in ordered],
+        rows=[_row(s, pages, page) for s in ordered],
     )
 
 
@@ -57,7 +57,7 @@ def cadence(schedule: str | None) -> str:
     return schedule if schedule in SCHEDULES else "other"
 
 
-def calendar(standings: list[Standing], pages: dict[str, str], now: datetime, root: str | None) -> str:
+def calendar(standings: list[Standing], pages: dict[str, str], root: str | None) -> str:
     """``runbooks/calendar.md``: runbooks grouped by how often they are due."""
     page = "runbooks/calendar.md"
     titles = {"other": "Other intervals", "unscheduled": "Unscheduled (run on demand)"}
@@ -71,7 +71,7 @@ def calendar(standings: list[Standing], pages: dict[str, str], now: datetime, ro
             groups.append(
                 {
                     "title": titles.get(name, name.capitalize()),
-                    "rows": [_row(s, pages, page, now) for s in members],
+                    "rows": [_row(s, pages, page) for s in members],
                 }
             )
     return render("calendar.md.j2", root, groups=groups)

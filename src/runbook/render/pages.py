@@ -12,7 +12,6 @@ import json
 import posixpath
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from runbook.model import Runbook
@@ -77,7 +76,7 @@ def front_matter(**values: Any) -> str:
     return "\n".join(f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in escaped.items())
 
 
-def _run_facts(record: RunRecord, runbook: Runbook, page: str, now: datetime) -> dict[str, Any]:
+def _run_facts(record: RunRecord, runbook: Runbook, page: str) -> dict[str, Any]:
     failure = record.failure
     secret = {p.name for p in runbook.parameters if p.secret}
     return {
@@ -229,7 +228,6 @@ def runbook_page(
     history: list[RunRecord],
     run_nb: dict[str, Any] | None,
     faq: list[FaqLink],
-    now: datetime,
     project_root: str | None = None,
 ) -> Rendered:
     """The page of one runbook (or notebook page of the docs)."""
@@ -250,7 +248,7 @@ def runbook_page(
         summary=meta.summary,
         state_class=state_class(standing.state),
         state_label=STATE_LABELS.get(standing.state, standing.state),
-        latest=_run_facts(latest, runbook, page, now) if latest else None,
+        latest=_run_facts(latest, runbook, page) if latest else None,
         owner=meta.owner,
         risk=meta.risk,
         schedule=meta.schedule or "none",
@@ -260,7 +258,7 @@ def runbook_page(
         ),
         faq=[{"question": f.question, "link": link(page, f.page) + "#" + f.anchor} for f in faq],
         body=changed + body.markdown,
-        history=[_run_facts(r, runbook, page, now) for r in history],
+        history=[_run_facts(r, runbook, page) for r in history],
     )
     return Rendered(markdown, body.assets)
 
@@ -270,7 +268,6 @@ def run_page(
     record: RunRecord,
     run_nb: dict[str, Any] | None,
     runbook_page_path: str,
-    now: datetime,
     project_root: str | None = None,
 ) -> Rendered:
     """The page of one run: its record, steps and outputs. Kept out of the navigation."""
@@ -296,7 +293,7 @@ def run_page(
             hide=["navigation"],
         ),
         title=runbook.meta.title,
-        run=_run_facts(record, runbook, page, now),
+        run=_run_facts(record, runbook, page),
         runbook_link=link(page, runbook_page_path),
         command=exec_command(runbook, record.parameters, record.environment),
         outputs=outputs,

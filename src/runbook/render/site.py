@@ -78,7 +78,7 @@ def render_site(project: Project, now: datetime | None = None, *, use_cache: boo
         history = records.get(runbook.slug, [])[:HISTORY]
         standings[runbook.slug] = standing(runbook, history[0] if history else None, now)
         links = faq_links.get(runbook.slug, [])
-        _render_notebook(project, site, runbook, page, standings[runbook.slug], history, links, now, cache)
+        _render_notebook(project, site, runbook, page, standings[runbook.slug], history, links, cache)
         site.pages[page] += _training_footer(project, runbook, page, tracks)
         if runbook.path.startswith(docs_prefix):
             site.replaced.add(page)
@@ -112,14 +112,13 @@ def _render_notebook(
     standing_: Any,
     history: list[RunRecord],
     faq_links: list[FaqLink],
-    now: datetime,
     cache: RenderCache | None,
 ) -> None:
     """Add a notebook's page and its run pages to ``site``, from the cache when unchanged."""
-    entry_key = _cache_key(project, runbook, page, standing_, history, faq_links, now) if cache else ""
+    entry_key = _cache_key(project, runbook, page, standing_, history, faq_links) if cache else ""
     cached = cache.get(entry_key) if cache else None
     if cached is None:
-        pages, assets = _notebook_pages(project, runbook, page, standing_, history, faq_links, now)
+        pages, assets = _notebook_pages(project, runbook, page, standing_, history, faq_links)
         if cache:
             cache.put(entry_key, pages, assets)
     else:
@@ -136,7 +135,6 @@ def _notebook_pages(
     standing_: Any,
     history: list[RunRecord],
     faq_links: list[FaqLink],
-    now: datetime,
 ) -> tuple[dict[str, str], dict[str, bytes]]:
     root = str(project.root)
     notebooks = {r.run_id: _notebook(project.runs_dir, r) for r in history if r.status != "abandoned"}
@@ -148,12 +146,11 @@ def _notebook_pages(
         history,
         notebooks.get(latest.run_id) if latest else None,
         faq_links,
-        now,
         root,
     )
     pages, assets = {page: rendered.markdown}, dict(rendered.assets)
     for record in history:
-        run = run_page(runbook, record, notebooks.get(record.run_id), page, now, root)
+        run = run_page(runbook, record, notebooks.get(record.run_id), page, root)
         pages[run_page_path(record.slug, record.run_id)] = run.markdown
         assets.update(run.assets)
     return pages, assets
@@ -166,7 +163,6 @@ def _cache_key(
     standing_: Any,
     history: list[RunRecord],
     faq_links: list[FaqLink],
-    now: datetime,
 ) -> str:
     return cache_key(
         runbook.source_hash,
@@ -199,7 +195,7 @@ def _render_overview(
     if not (project.docs_dir / DASHBOARD).exists():
         site.pages[DASHBOARD] = overview.dashboard(rows, pages, now, root)
     if not (project.docs_dir / CALENDAR).exists():
-        site.pages[CALENDAR] = overview.calendar(rows, pages, now, root)
+        site.pages[CALENDAR] = overview.calendar(rows, pages, root)
 
 
 def _render_faq(

@@ -60,20 +60,6 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def ago(moment: datetime | str, now: datetime) -> str:
-    """``3 hours ago``, ``in 2 days`` or ``just now``."""
-    when = parse_time(moment) if isinstance(moment, str) else moment
-    seconds = (now - when).total_seconds()
-    future = seconds < 0
-    seconds = abs(seconds)
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = int(seconds // size)
-            phrase = f"{count} {unit}{'s' if count != 1 else ''}"
-            return f"in {phrase}" if future else f"{phrase} ago"
-    return "just now"
-
-
 def when_html(moment: datetime | str) -> str:
     """A UTC time as ``<time>``; the site's script adds how long ago (or ahead) it is.
 

@@ -53,12 +53,10 @@ def execute_due(
     from runbook.status import standing
     from runbook.store import RunStore
 
-    latest: dict[str, Any] = {}
-    for record in RunStore(project.runs_dir).records():
-        latest.setdefault(record.slug, record)
+    runs = RunStore(project.runs_dir).by_slug()
     done = Execution()
     runbooks = project.runbooks(on_error=lambda exc: done.refused.append(("?", str(exc))))
-    for item in (standing(rb, latest.get(rb.slug)) for rb in runbooks):
+    for item in (standing(rb, next(iter(runs.get(rb.slug, ())), None)) for rb in runbooks):
         if not item.due:
             continue
         slug = item.runbook.slug

@@ -75,10 +75,7 @@ def _standings(project: Any) -> list[Any]:
     from runbook.status import standing
     from runbook.store import RunStore
 
-    store = RunStore(project.runs_dir)
-    latest: dict[str, Any] = {}
-    for record in store.records():
-        latest.setdefault(record.slug, record)
+    runs = RunStore(project.runs_dir).by_slug()
     for slug, paths in project.clashes().items():
         listed = ", ".join(project.relative(p) for p in paths)
         click.echo(f"Warning: runbook name '{slug}' is used by {listed}; rename one", err=True)
@@ -86,7 +83,7 @@ def _standings(project: Any) -> list[Any]:
     def skip(exc: RunbookError) -> None:
         click.echo(f"Warning: skipped {exc}", err=True)
 
-    return [standing(rb, latest.get(rb.slug)) for rb in project.runbooks(on_error=skip)]
+    return [standing(rb, next(iter(runs.get(rb.slug, ())), None)) for rb in project.runbooks(on_error=skip)]
 
 
 @cli.command("list")

@@ -131,6 +131,13 @@ class RunStore:
         found = list(self._stored(slug)) + [r for r in self.abandoned() if slug in (None, r.slug)]
         return sorted(found, key=lambda r: (r.started_at, r.run_id), reverse=True)
 
+    def by_slug(self) -> dict[str, list[RunRecord]]:
+        """Every runbook's runs (stored and abandoned), newest first, read once."""
+        grouped: dict[str, list[RunRecord]] = {}
+        for record in self.records():
+            grouped.setdefault(record.slug, []).append(record)
+        return grouped
+
     def latest(self, slug: str) -> RunRecord | None:
         """The newest run of ``slug``, or None."""
         runs = self.records(slug)

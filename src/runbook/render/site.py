@@ -65,7 +65,7 @@ def render_site(project: Project, now: datetime | None = None, *, use_cache: boo
     runbooks = project.runbooks(on_error=lambda exc: site.warnings.append(str(exc)))
     for slug, paths in project.clashes().items():
         site.warnings.append(f"runbook name '{slug}' is used by {', '.join(map(project.relative, paths))}")
-    records = _records_by_slug(RunStore(project.runs_dir))
+    records = RunStore(project.runs_dir).by_slug()
     faq_rel = project.relative(project.docs_dir / "faq")
     categories, problems = load_faq(project.docs_dir / "faq", faq_rel)
     site.warnings += problems + unknown_runbooks(categories, {rb.slug for rb in runbooks})
@@ -86,13 +86,6 @@ def render_site(project: Project, now: datetime | None = None, *, use_cache: boo
     _render_faq(project, site, categories, {rb.slug: rb for rb in runbooks})
     _render_training(project, site, tracks)
     return site
-
-
-def _records_by_slug(store: RunStore) -> dict[str, list[RunRecord]]:
-    grouped: dict[str, list[RunRecord]] = {}
-    for record in store.records():  # newest first
-        grouped.setdefault(record.slug, []).append(record)
-    return grouped
 
 
 def _notebook(store_root: Path, record: RunRecord) -> dict[str, Any] | None:

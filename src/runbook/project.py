@@ -18,6 +18,7 @@ from functools import cached_property
 from pathlib import Path
 
 from runbook.errors import ProjectError, RunbookError
+from runbook.memo import Memo
 from runbook.model import Runbook
 
 CONFIG_FILE = "mkdocs.yml"
@@ -34,20 +35,31 @@ CLASHING_SLUG = (
 )
 
 
+#: Parsed runbooks by parse-cache key (content hash), for processes that load them again.
+_PARSED: Memo[str, Runbook] = Memo(8192)
+
 _DOCS_DIR = re.compile(r"^docs_dir:\s*(\S+)\s*$", re.MULTILINE)
 _JUPYTER_HEADER = re.compile(r"^jupyter:", re.MULTILINE)
 
 
-def _markdown_files(top: Path) -> list[Path]:
-    """``.md`` files under ``top``, sorted, skipping hidden and ``_``-prefixed names."""
-    found: list[Path] = []
-    if not top.is_dir():
+def _markdown_files(top: Path) -> list[tuple[Path, bool]]:
+    """``.md`` files under ``top``, sorted, skipping hidden and ``_``-prefixed names, each
+    with whether it is a symlink. Symlinked folders are not followed."""
+    found: list[tuple[Path, bool]] = []
+    try:
+        entries = sorted(os.scandir(top), key=lambda e: e.name)
+    except OSError:
         return found
-    for folder, dirs, files in os.walk(top):
-        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-        found += [
-            Path(folder) / n for n in sorted(files) if n.endswith(".md") and not n.startswith((".", "_"))
-        ]
+    folders = []
+    for entry in entries:
+        if entry.name.startswith((".", "_")):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            folders.append(entry)
+        elif entry.name.endswith(".md") and not entry.is_dir():
+            found.append((Path(entry.path), entry.is_symlink()))
+    for folder in folders:
+        found += _markdown_files(Path(folder.path))
     return found
 
 
@@ -98,7 +110,14 @@ class Project:
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the root, with forward slashes."""
+        text, prefix = str(path), self._root_prefix
+        if text.startswith(prefix):  # the common case, without pathlib's cost
+            return text[len(prefix) :].replace(os.sep, "/")
         return path.relative_to(self.root).as_posix()
+
+    @cached_property
+    def _root_prefix(self) -> str:
+        return os.path.join(str(self.root), "")
 
     def contains(self, path: Path) -> bool:
         """Whether ``path``, with symlinks resolved, stays inside the project."""
@@ -108,10 +127,10 @@ class Project:
             return False
         return True
 
-    def _inside(self, path: Path) -> bool:
-        """:meth:`contains` for a file found by walking the project (symlinked folders
-        are not followed), resolving only what is a link."""
-        return not path.is_symlink() and not path.parent.is_symlink() or self.contains(path)
+    def _inside(self, path: Path, is_link: bool) -> bool:
+        """:meth:`contains` for a file found by walking a folder inside the project
+        (symlinked folders are not followed), resolving only what is a link."""
+        return not is_link or self.contains(path)
 
     @cached_property
     def docs_dir(self) -> Path:
@@ -132,11 +151,11 @@ class Project:
         """
         found: dict[str, list[Path]] = {}
         top_inside = self.contains(self.runbooks_dir)
-        for path in _markdown_files(self.runbooks_dir) if top_inside else []:
-            if self._inside(path):
+        for path, is_link in _markdown_files(self.runbooks_dir) if top_inside else []:
+            if self._inside(path, is_link):
                 found.setdefault(path.stem, []).append(path)
-        for path in _markdown_files(self.docs_dir) if self.contains(self.docs_dir) else []:
-            if self._inside(path) and _has_jupyter_header(path):
+        for path, is_link in _markdown_files(self.docs_dir) if self.contains(self.docs_dir) else []:
+            if self._inside(path, is_link) and _has_jupyter_header(path):
                 found.setdefault(path.stem, []).append(path)
         return found
 
@@ -146,8 +165,12 @@ class Project:
         Runbooks keep their place under ``runbooks/``; notebook pages in the docs folder
         replace their own source page.
         """
-        docs = self.relative(self.docs_dir) + "/"
+        docs = self._docs_prefix
         return runbook.path[len(docs) :] if runbook.path.startswith(docs) else runbook.path
+
+    @cached_property
+    def _docs_prefix(self) -> str:
+        return self.relative(self.docs_dir) + "/"
 
     def clashes(self) -> dict[str, list[Path]]:
         """Slugs shared by more than one file."""
@@ -204,18 +227,20 @@ class Project:
 
         The cache (``.runbook/cache/parse``) is keyed on the file's content, so an edit is
         never served stale; ``write_cache=False`` leaves the disk untouched (``--dry-run``).
+        A process that loads the same content again (``runbook serve``) gets it from
+        memory.
         """
         from runbook.parse import PARSER_VERSION, parse_text, read_text
 
         rel = self.relative(path)
         text = read_text(path, rel)
         key = hashlib.sha256(f"{PARSER_VERSION}\0{slug}\0{rel}\0{text}".encode()).hexdigest()
-        cached = self._cache_get(key)
-        if cached is not None:
-            return cached
-        runbook = parse_text(text, rel, slug)
-        if write_cache:
-            self._cache_put(key, runbook)
+        runbook = _PARSED.get(key) or self._cache_get(key)
+        if runbook is None:
+            runbook = parse_text(text, rel, slug)
+            if write_cache:
+                self._cache_put(key, runbook)
+        _PARSED.put(key, runbook)
         return runbook
 
     def runbooks(self, on_error: Callable[[RunbookError], None] | None = None) -> list[Runbook]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.errors import StoreError
+from runbook.memo import Memo
 from runbook.record import EXIT_CODES, RunRecord
 
 PENDING = ".pending"
@@ -149,16 +150,19 @@ class RunStore:
     def _stored(self, slug: str | None) -> Iterator[RunRecord]:
         if not self.root.is_dir():
             return
-        folders = (
-            [self.root / slug] if slug else [p for p in self.root.iterdir() if not p.name.startswith(".")]
-        )
+        if slug:
+            folders = [str(self.root / slug)]
+        else:
+            folders = [e.path for e in os.scandir(self.root) if not e.name.startswith(".")]
         for folder in folders:
-            if not folder.is_dir():
+            try:
+                runs = [e.path for e in os.scandir(folder) if e.is_dir()]
+            except (FileNotFoundError, NotADirectoryError):
                 continue
-            for run in folder.iterdir():
-                path = run / RECORD
+            for run in runs:
+                path = os.path.join(run, RECORD)
                 try:
-                    yield RunRecord.from_dict(json.loads(path.read_text("utf-8")))
+                    yield _read_record(path)
                 except FileNotFoundError:
                     continue
                 except (OSError, ValueError, TypeError, KeyError) as exc:
@@ -195,6 +199,23 @@ class RunStore:
 
     def discard(self, pending: PendingRun) -> None:
         shutil.rmtree(pending.folder, ignore_errors=True)
+
+
+#: Records read from the store by file identity: a stored run is written once and never
+#: changes, so a long-lived process (``runbook serve``) reads each one once. Callers must
+#: not modify the records they get.
+_RECORDS: Memo[tuple[str, int, int, int], RunRecord] = Memo(32768)
+
+
+def _read_record(path: str) -> RunRecord:
+    info = os.stat(path)
+    identity = (path, info.st_ino, info.st_size, info.st_mtime_ns)
+    record = _RECORDS.get(identity)
+    if record is None:
+        with open(path, encoding="utf-8") as handle:
+            record = RunRecord.from_dict(json.load(handle))
+        _RECORDS.put(identity, record)
+    return record
 
 
 def _ledger_facts(started: dict[str, Any]) -> dict[str, Any]:

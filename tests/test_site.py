@@ -12,7 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -128,6 +128,33 @@ def test_a_new_run_renders_the_page_again(fixture_project: Path) -> None:
     assert "rb-card--failed" in first.pages["runbooks/ops/broken-check.md"]
     assert "rb-card--succeeded" in second.pages["runbooks/ops/broken-check.md"]
     assert f"runs/broken-check/{newer.name}.md" in second.pages
+
+
+def test_one_process_rendering_again_follows_edits_runs_and_the_clock(fixture_project: Path) -> None:
+    """`runbook serve` renders in one process: what it keeps in memory must never go stale."""
+    first = render_site(Project(fixture_project), now=NOW)
+    never = fixture_project / "runbooks" / "ops" / "never-run.md"
+    never.write_text(never.read_text("utf-8").replace("title: Never run", "title: Not yet run"), "utf-8")
+
+    retitled = render_site(Project(fixture_project), now=NOW)
+
+    for page in ("runbooks/index.md", "runbooks/calendar.md"):
+        assert "[Never run](ops/never-run.md)" in first.pages[page]
+        assert "[Not yet run](ops/never-run.md)" in retitled.pages[page]
+    run = next((fixture_project / "runs" / "broken-check").iterdir())
+    shutil.rmtree(run)  # a team prunes its history
+
+    pruned = render_site(Project(fixture_project), now=NOW + timedelta(hours=2))
+
+    dashboard = pruned.pages["runbooks/index.md"]
+    assert "Built 2026-11-29T20:40:00Z" in dashboard
+    assert "rb-badge--failed" in first.pages["runbooks/index.md"] and "rb-badge--failed" not in dashboard
+    assert f"runs/broken-check/{run.name}.md" not in pruned.pages
+    assert "rb-card--failed" not in pruned.pages["runbooks/ops/broken-check.md"]
+
+    again = render_site(Project(fixture_project), now=NOW)  # nothing changed but the clock
+
+    assert again.pages["runbooks/index.md"] == dashboard.replace("20:40:00Z; times", "18:40:00Z; times")
 
 
 def test_a_run_whose_process_was_killed_shows_as_abandoned(fixture_project: Path) -> None:

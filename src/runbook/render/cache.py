@@ -4,7 +4,8 @@ The key covers everything a runbook page and its run pages depend on: the runboo
 source, its recent runs (ids and statuses: a stored run never changes), its standing
 (state, next due date, changed code), the FAQ entries that point to it, the relative
 times it prints, the page templates and the renderer's version. Entries live under
-``.runbook/cache/render``; asset files are stored once by content hash.
+``.runbook/cache/render``; asset files are stored once by content hash. A process that
+renders again (``runbook serve``) keeps the entries it used in memory as well.
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from runbook import __version__
+from runbook.memo import Memo
 
 #: Bump when the rendered Markdown changes for the same inputs.
 RENDER_VERSION = "4"
+
+Entry = tuple[dict[str, str], dict[str, bytes]]
+#: Entries by (cache folder, key): a key names its content, so memory is never stale.
+_MEMORY: Memo[tuple[str, str], Entry] = Memo(8192)
 
 
 def key(*parts: Any) -> str:
@@ -48,17 +54,24 @@ class RenderCache:
     def _blob(self, digest: str) -> Path:
         return self.folder / "blobs" / digest[:2] / digest
 
-    def get(self, entry_key: str) -> tuple[dict[str, str], dict[str, bytes]] | None:
+    def get(self, entry_key: str) -> Entry | None:
         """The pages and assets stored under ``entry_key``, or None."""
+        memory_key = (str(self.folder), entry_key)
+        entry = _MEMORY.get(memory_key)
+        if entry is not None:
+            return entry
         try:
             data = json.loads(self._entry(entry_key).read_text("utf-8"))
             assets = {path: self._blob(digest).read_bytes() for path, digest in data["assets"].items()}
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        return data["pages"], assets
+        entry = data["pages"], assets
+        _MEMORY.put(memory_key, entry)
+        return entry
 
     def put(self, entry_key: str, pages: dict[str, str], assets: dict[str, bytes]) -> None:
         """Store pages and assets; a failure to write only costs speed."""
+        _MEMORY.put((str(self.folder), entry_key), (pages, assets))
         try:
             digests = {}
             for path, blob in assets.items():

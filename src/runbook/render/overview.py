@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
 
 from runbook.render.pages import STATE_LABELS, link, state_class
 from runbook.render.templates import render
-from runbook.render.text import iso_utc, when_html
+from runbook.render.text import when_html
 from runbook.schema import SCHEDULES
 from runbook.status import Standing
 
@@ -33,8 +32,24 @@ def _row(item: Standing, pages: dict[str, str], page: str) -> dict[str, str]:
     }
 
 
-def dashboard(standings: list[Standing], pages: dict[str, str], now: datetime, root: str | None) -> str:
-    """``runbooks/index.md``: every runbook, failed and stale first."""
+def facts(item: Standing, pages: dict[str, str]) -> list[object]:
+    """Everything a runbook's row on the overview pages shows, as JSON-able values."""
+    latest, meta = item.latest, item.runbook.meta
+    return [
+        item.runbook.slug,
+        pages[item.runbook.slug],
+        item.state,
+        meta.title,
+        meta.owner,
+        meta.schedule,
+        meta.risk,
+        [latest.run_id, latest.started_at, latest.environment] if latest else None,
+        item.next_due.isoformat() if item.next_due else None,
+    ]
+
+
+def dashboard(standings: list[Standing], pages: dict[str, str], built_iso: str, root: str | None) -> str:
+    """``runbooks/index.md``: every runbook, failed and stale first, built at ``built_iso``."""
     page = "runbooks/index.md"
     ordered = sorted(
         standings,
@@ -46,7 +61,7 @@ def dashboard(standings: list[Standing], pages: dict[str, str], now: datetime, r
         "dashboard.md.j2",
         root,
         counts=f"{len(standings)} runbooks: {summary}" if standings else summary,
-        built_iso=iso_utc(now),
+        built_iso=built_iso,
         rows=[_row(s, pages, page) for s in ordered],
     )
 

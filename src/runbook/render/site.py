@@ -23,6 +23,7 @@ from runbook.render.cache import key as cache_key
 from runbook.render.faq import FaqCategory, load_faq, unknown_runbooks
 from runbook.render.pages import HISTORY, FaqLink, link, run_page, run_page_path, runbook_page
 from runbook.render.templates import OVERRIDES, render
+from runbook.render.text import iso_utc
 from runbook.status import standing
 from runbook.store import RunStore
 
@@ -31,6 +32,8 @@ CALENDAR = "runbooks/calendar.md"
 FAQ_INDEX = "faq/index.md"
 TRAINING_INDEX = "training/index.md"
 RENDER_CACHE = ".runbook/cache/render"
+#: Stands for the build time in cached overview pages; replaced on every render.
+BUILT_AT = "\x00built-at\x00"
 
 
 @dataclass
@@ -62,6 +65,7 @@ def render_site(project: Project, now: datetime | None = None, *, use_cache: boo
     now = now or datetime.now(timezone.utc)
     site = Site()
     cache = RenderCache(project.root / RENDER_CACHE) if use_cache else None
+    templates = templates_fingerprint(project.root / OVERRIDES)
     runbooks = project.runbooks(on_error=lambda exc: site.warnings.append(str(exc)))
     for slug, paths in project.clashes().items():
         site.warnings.append(f"runbook name '{slug}' is used by {', '.join(map(project.relative, paths))}")
@@ -78,11 +82,13 @@ def render_site(project: Project, now: datetime | None = None, *, use_cache: boo
         history = records.get(runbook.slug, [])[:HISTORY]
         standings[runbook.slug] = standing(runbook, history[0] if history else None, now)
         links = faq_links.get(runbook.slug, [])
-        _render_notebook(project, site, runbook, page, standings[runbook.slug], history, links, cache)
+        _render_notebook(
+            project, site, runbook, page, standings[runbook.slug], history, links, cache, templates
+        )
         site.pages[page] += _training_footer(project, runbook, page, tracks)
         if runbook.path.startswith(docs_prefix):
             site.replaced.add(page)
-    _render_overview(project, site, runbooks, standings, now)
+    _render_overview(project, site, runbooks, standings, now, cache, templates)
     _render_faq(project, site, categories, {rb.slug: rb for rb in runbooks})
     _render_training(project, site, tracks)
     return site
@@ -106,9 +112,10 @@ def _render_notebook(
     history: list[RunRecord],
     faq_links: list[FaqLink],
     cache: RenderCache | None,
+    templates: list[tuple[str, int]],
 ) -> None:
     """Add a notebook's page and its run pages to ``site``, from the cache when unchanged."""
-    entry_key = _cache_key(project, runbook, page, standing_, history, faq_links) if cache else ""
+    entry_key = _cache_key(runbook, page, standing_, history, faq_links, templates) if cache else ""
     cached = cache.get(entry_key) if cache else None
     if cached is None:
         pages, assets = _notebook_pages(project, runbook, page, standing_, history, faq_links)
@@ -150,12 +157,12 @@ def _notebook_pages(
 
 
 def _cache_key(
-    project: Project,
     runbook: Runbook,
     page: str,
     standing_: Any,
     history: list[RunRecord],
     faq_links: list[FaqLink],
+    templates: list[tuple[str, int]],
 ) -> str:
     return cache_key(
         runbook.source_hash,
@@ -165,7 +172,7 @@ def _cache_key(
         [standing_.state, standing_.changed],
         [(f.question, f.page, f.anchor) for f in faq_links],
         standing_.next_due.isoformat() if standing_.next_due else None,
-        templates_fingerprint(project.root / OVERRIDES),
+        templates,
     )
 
 
@@ -179,16 +186,38 @@ def _faq_links(categories: list[FaqCategory]) -> dict[str, list[FaqLink]]:
 
 
 def _render_overview(
-    project: Project, site: Site, runbooks: list[Runbook], standings: dict[str, Any], now: datetime
+    project: Project,
+    site: Site,
+    runbooks: list[Runbook],
+    standings: dict[str, Any],
+    now: datetime,
+    cache: RenderCache | None,
+    templates: list[tuple[str, int]],
 ) -> None:
+    """The dashboard and the calendar, from the cache while no row changed.
+
+    The build time the dashboard prints is filled in after the cache, so it alone never
+    makes the thousand-row pages render again.
+    """
+    wanted = [p for p in (DASHBOARD, CALENDAR) if not (project.docs_dir / p).exists()]
+    if not wanted:
+        return
     operational = [rb for rb in runbooks if rb.meta.kind == "runbook"]
     pages = {rb.slug: project.page_path(rb) for rb in operational}
     rows = [standings[rb.slug] for rb in operational]
-    root = str(project.root)
-    if not (project.docs_dir / DASHBOARD).exists():
-        site.pages[DASHBOARD] = overview.dashboard(rows, pages, now, root)
-    if not (project.docs_dir / CALENDAR).exists():
-        site.pages[CALENDAR] = overview.calendar(rows, pages, root)
+    entry_key = cache_key("overview", wanted, [overview.facts(r, pages) for r in rows], templates)
+    cached = cache.get(entry_key) if cache else None
+    if cached is None:
+        root = str(project.root)
+        rendered = {
+            DASHBOARD: overview.dashboard(rows, pages, BUILT_AT, root),
+            CALENDAR: overview.calendar(rows, pages, root),
+        }
+        cached = {p: rendered[p] for p in wanted}, {}
+        if cache:
+            cache.put(entry_key, *cached)
+    for path, markdown in cached[0].items():
+        site.pages[path] = markdown.replace(BUILT_AT, iso_utc(now))
 
 
 def _render_faq(

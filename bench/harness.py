@@ -59,15 +59,15 @@ class Measurement:
     name: str
     runbook: Variant
     reference: Variant
-    goal: float  # the ratio runbook/reference should be at most this
+    goal: float | None  # the ratio runbook/reference should be at most this; None: for the record
 
     @property
     def ratio(self) -> float:
         return self.runbook.median / self.reference.median
 
     @property
-    def ok(self) -> bool:
-        return self.ratio <= self.goal
+    def ok(self) -> bool | None:
+        return None if self.goal is None else self.ratio <= self.goal
 
 
 @dataclass
@@ -135,8 +135,8 @@ def print_table(groups: list[Group]) -> None:
             m.reference.label,
             f"{m.reference.median:.3f}",
             f"{m.ratio:.2f}x",
-            f"<= {m.goal:.1f}x",
-            "ok" if m.ok else "over goal",
+            "-" if m.goal is None else f"<= {m.goal:.1f}x",
+            {True: "ok", False: "over goal", None: ""}[m.ok],
         ]
         for g in groups
         for m in g.measurements

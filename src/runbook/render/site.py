@@ -205,15 +205,16 @@ def _render_overview(
     operational = [rb for rb in runbooks if rb.meta.kind == "runbook"]
     pages = {rb.slug: project.page_path(rb) for rb in operational}
     rows = [standings[rb.slug] for rb in operational]
-    entry_key = cache_key("overview", wanted, [overview.facts(r, pages) for r in rows], templates)
+    facts = [overview.facts(r, pages) for r in rows] if cache else []
+    entry_key = cache_key("overview", wanted, facts, templates) if cache else ""
     cached = cache.get(entry_key) if cache else None
     if cached is None:
         root = str(project.root)
-        rendered = {
-            DASHBOARD: overview.dashboard(rows, pages, BUILT_AT, root),
-            CALENDAR: overview.calendar(rows, pages, root),
+        renderers = {
+            DASHBOARD: lambda: overview.dashboard(rows, pages, BUILT_AT, root),
+            CALENDAR: lambda: overview.calendar(rows, pages, root),
         }
-        cached = {p: rendered[p] for p in wanted}, {}
+        cached = {p: renderers[p]() for p in wanted}, {}
         if cache:
             cache.put(entry_key, *cached)
     for path, markdown in cached[0].items():

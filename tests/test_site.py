@@ -157,6 +157,46 @@ def test_one_process_rendering_again_follows_edits_runs_and_the_clock(fixture_pr
     assert again.pages["runbooks/index.md"] == dashboard.replace("20:40:00Z; times", "18:40:00Z; times")
 
 
+def test_cache_entries_nothing_uses_are_pruned_once_old(fixture_project: Path) -> None:
+    import os
+    import time
+
+    cache = fixture_project / ".runbook" / "cache"
+    render_site(Project(fixture_project), now=NOW)  # fills both caches
+    in_use = sorted(p for p in cache.rglob("*") if p.is_file() and p.name != ".pruned")
+    month_ago = time.time() - 30 * 24 * 3600
+    for path in in_use:  # still used, however old
+        os.utime(path, (month_ago, month_ago))
+    leftovers = {
+        "old": [
+            cache / "parse" / "0ld.json",
+            cache / "render" / "ab" / "ab0ld.json",
+            cache / "render" / "blobs" / "cd" / "cd0ld",
+        ],
+        "recent": [cache / "parse" / "r3cent.json", cache / "render" / "ef" / "efr3cent.json"],
+    }
+    for age, paths in leftovers.items():
+        for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("{}", "utf-8")
+            if age == "old":
+                os.utime(path, (month_ago, month_ago))
+    for stamp in cache.glob("*/.pruned"):
+        stamp.unlink()  # as if the last pruning was long ago
+
+    render_site(Project(fixture_project), now=NOW)
+
+    assert not any(p.exists() for p in leftovers["old"]), "unused entries older than two weeks go"
+    assert all(p.exists() for p in leftovers["recent"] + in_use), "recent or used entries stay"
+    late = cache / "parse" / "l4te.json"
+    late.write_text("{}", "utf-8")
+    os.utime(late, (month_ago, month_ago))
+
+    render_site(Project(fixture_project), now=NOW)
+
+    assert late.exists(), "pruning runs at most once a day"
+
+
 def test_a_run_whose_process_was_killed_shows_as_abandoned(fixture_project: Path) -> None:
     pending = fixture_project / "runs" / ".pending" / "20261129T183000.000Z-dead00"
     pending.mkdir(parents=True)

@@ -13,7 +13,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -90,6 +90,8 @@ class Project:
     """A Runbook project on disk."""
 
     root: Path
+    #: Parse-cache keys of the runbooks loaded so far, for :meth:`prune_parse_cache`.
+    loaded_keys: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     @classmethod
     def discover(cls, start: Path | None = None) -> Project:
@@ -235,6 +237,7 @@ class Project:
         rel = self.relative(path)
         text = read_text(path, rel)
         key = hashlib.sha256(f"{PARSER_VERSION}\0{slug}\0{rel}\0{text}".encode()).hexdigest()
+        self.loaded_keys.add(key)
         runbook = _PARSED.get(key) or self._cache_get(key)
         if runbook is None:
             runbook = parse_text(text, rel, slug)
@@ -261,6 +264,17 @@ class Project:
                     raise
                 on_error(exc)
         return found
+
+    def prune_parse_cache(self) -> int:
+        """After loading every runbook: remove old parse-cache entries none of them used
+        (at most daily, see :mod:`runbook.prune`); the number removed."""
+        from runbook import prune
+
+        folder = self.root / CACHE_DIR / "parse"
+        if not prune.due(folder):
+            return 0
+        names = {f"{k}.json" for k in self.loaded_keys}
+        return prune.prune(folder, names.__contains__)
 
     def _cache_path(self, key: str) -> Path:
         return self.root / CACHE_DIR / "parse" / f"{key}.json"

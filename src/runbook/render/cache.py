@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from runbook import __version__
+from runbook import __version__, prune
 from runbook.memo import Memo
 
 #: Bump when the rendered Markdown changes for the same inputs.
@@ -47,6 +47,7 @@ class RenderCache:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.used: set[str] = set()  # keys asked for or stored, for prune_unused
 
     def _entry(self, entry_key: str) -> Path:
         return self.folder / entry_key[:2] / f"{entry_key}.json"
@@ -56,6 +57,7 @@ class RenderCache:
 
     def get(self, entry_key: str) -> Entry | None:
         """The pages and assets stored under ``entry_key``, or None."""
+        self.used.add(entry_key)
         memory_key = (str(self.folder), entry_key)
         entry = _MEMORY.get(memory_key)
         if entry is not None:
@@ -71,6 +73,7 @@ class RenderCache:
 
     def put(self, entry_key: str, pages: dict[str, str], assets: dict[str, bytes]) -> None:
         """Store pages and assets; a failure to write only costs speed."""
+        self.used.add(entry_key)
         _MEMORY.put((str(self.folder), entry_key), (pages, assets))
         try:
             digests = {}
@@ -84,6 +87,19 @@ class RenderCache:
             _write_atomic(self._entry(entry_key), entry)
         except OSError:
             pass
+
+    def prune_unused(self) -> int:
+        """After a full render: remove old entries and blobs it did not use (at most
+        daily, see :mod:`runbook.prune`); the number of files removed."""
+        if not prune.due(self.folder):
+            return 0
+        names = {f"{k}.json" for k in self.used}
+        for entry_key in self.used:
+            try:
+                names.update(json.loads(self._entry(entry_key).read_text("utf-8"))["assets"].values())
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue
+        return prune.prune(self.folder, names.__contains__)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

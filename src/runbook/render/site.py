@@ -60,7 +60,8 @@ def render_site(project: Project, now: datetime | None = None, *, use_cache: boo
     """Render every notebook, its recent runs, the overview pages, the FAQ and training.
 
     With ``use_cache``, a notebook whose source, runs and standing are unchanged since an
-    earlier render is taken from the render cache (``.runbook/cache/render``).
+    earlier render is taken from the render cache (``.runbook/cache/render``), and cache
+    entries no runbook uses any more are pruned (:mod:`runbook.prune`).
     """
     now = now or datetime.now(timezone.utc)
     site = Site()
@@ -91,6 +92,9 @@ def render_site(project: Project, now: datetime | None = None, *, use_cache: boo
     _render_overview(project, site, runbooks, standings, now, cache, templates)
     _render_faq(project, site, categories, {rb.slug: rb for rb in runbooks})
     _render_training(project, site, tracks)
+    if cache:
+        cache.prune_unused()
+        project.prune_parse_cache()
     return site
 
 

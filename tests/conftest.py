@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -86,6 +87,7 @@ def clean_env(extra: dict[str, str | None] | None) -> dict[str, str]:
     """This process's environment without RUNBOOK_SECRET_*, updated by ``extra`` (None unsets)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNBOOK_SECRET_")}
     env["COLUMNS"] = "250"  # wide tables: no folded cells in text assertions
+    env["PYTHONFAULTHANDLER"] = "1"  # a hung process prints its stacks on SIGABRT (finish())
     for key, value in (extra or {}).items():
         if value is None:
             env.pop(key, None)
@@ -235,3 +237,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 30) -> tuple[str, str]:
+    """``process.communicate(timeout)``; if it does not exit in time, it is made to print
+    where each of its threads is (faulthandler, on SIGABRT) and the test fails with that."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        try:
+            _, stacks = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, stacks = process.communicate()
+        pytest.fail(f"{process.args} did not exit within {timeout} s; its threads:\n{stacks[-8000:]}")

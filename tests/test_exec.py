@@ -32,6 +32,7 @@ from conftest import (
     code,
     error_line,
     files_under,
+    finish,
     params_cell,
     run_cli_in,
     runbook_md,
@@ -573,7 +574,7 @@ def test_signal_stores_an_interrupted_run_and_stops_the_kernel(tmp_path, signum,
             err += line
         time.sleep(0.3)  # the sleep is running
         process.send_signal(signum)
-        out, rest = process.communicate(timeout=30)
+        out, rest = finish(process)
     finally:
         if process.poll() is None:
             process.kill()

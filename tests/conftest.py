@@ -25,6 +25,12 @@ import yaml
 
 Result = tuple[int, str, str]
 
+# A suite started in the background by a non-interactive shell (`cmd &`) inherits SIGINT
+# ignored, and so would every `runbook exec` it starts: the tests that press Ctrl-C would
+# wait for a run that never hears it. A handler here is reset to the default in children.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 def runbook_md(body: str = "", **front: Any) -> str:
     """A runbook file: front matter (title/summary/owner filled in unless given) and body.

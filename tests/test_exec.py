@@ -508,6 +508,16 @@ def test_step_timeout_leaves_no_kernel_or_child_running(step_timed_out):
 
 # -- the whole run over its time limit ---------------------------------------------------
 
+
+def assert_nothing_left_running(run: Run, project: Path) -> None:
+    """The run's kernel, the child its cell spawned, and anything else started in ``project``
+    are gone."""
+    kernel_pid, child_pid = run.pids()
+    assert not running(kernel_pid)
+    assert not running(child_pid)
+    assert processes_in(project) == []
+
+
 RUN_TIMEOUT_BODY = (
     "## Start\n\n" + SPAWN + "\n## Wait\n\n" + code("import time\ntime.sleep(30)", 'name="wait"')
 )
@@ -534,10 +544,7 @@ def test_whole_run_timeout_exits_124_and_leaves_nothing_running(tmp_path, where)
             ("wait", "timed_out"),
         ]
         assert run.elapsed_s < 25
-        kernel_pid, child_pid = run.pids()
-        assert not running(kernel_pid)
-        assert not running(child_pid)
-        assert processes_in(project) == []
+        assert_nothing_left_running(run, project)
     finally:
         kill_leftovers(run)
 
@@ -599,10 +606,7 @@ def test_signal_stores_an_interrupted_run_and_stops_the_kernel(tmp_path, signum,
             ("wait", "interrupted"),
         ]
         assert run.ledger[-1]["status"] == "interrupted"
-        kernel_pid, child_pid = run.pids()
-        assert not running(kernel_pid)
-        assert not running(child_pid)
-        assert processes_in(project) == []
+        assert_nothing_left_running(run, project)
     finally:
         kill_leftovers(run)
 

@@ -2,8 +2,9 @@
 
 The key covers everything a runbook page and its run pages depend on: the runbook's
 source, its recent runs (ids and statuses: a stored run never changes), its standing
-(state, next due date, changed code), the FAQ entries that point to it, the relative
-times it prints, the page templates and the renderer's version. Entries live under
+(state, next due date, changed code), the FAQ entries that point to it, the page
+templates and the renderer's version (relative times are computed in the browser, so the
+clock is not part of it). Entries live under
 ``.runbook/cache/render``; asset files are stored once by content hash. A process that
 renders again (``runbook serve``) keeps the entries it used in memory as well.
 """

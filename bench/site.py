@@ -295,7 +295,7 @@ def clone_run(
 
 def generate(n: int, template_record: dict[str, Any], template_nb: dict[str, Any], now: datetime) -> Path:
     """Project ``bench/.work/site-N``: config, docs, runbooks, one run each, parse cache warm."""
-    from runbook.project import Project
+    from runbook.source.project import Project
 
     root = WORK / f"site-{n}"
     shutil.rmtree(root, ignore_errors=True)
@@ -374,7 +374,7 @@ def clean_build(root: Path, site_dir: str = "site") -> None:
 RENDER_CODE = """\
 import os, time
 from pathlib import Path
-from runbook.project import Project
+from runbook.source.project import Project
 from runbook.render.site import render_site
 project = Project(Path.cwd())
 wall, start = time.time(), time.perf_counter()
@@ -393,7 +393,7 @@ print(f"{took:.4f} seconds, {len(site.pages)} pages, {rendered} rendered")
 SERVE_CODE = """\
 import sys, time
 from pathlib import Path
-from runbook.project import Project
+from runbook.source.project import Project
 from runbook.render.site import render_site
 root, edited, rounds = Path.cwd(), Path(sys.argv[1]), int(sys.argv[2])
 original = edited.read_text("utf-8")

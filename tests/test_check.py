@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import ProjectError
-from runbook.lint import Finding, check_project
-from runbook.project import Project
+from runbook.source.lint import Finding, check_project
+from runbook.source.project import Project
 
 SECRET_HINT = (
     "move it to an environment variable and reference it as ${VAR}, or mark the parameter '# secret'"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook.project import Project
-from runbook.store import RunStore
+from runbook.source.project import Project
+from runbook.store.local import RunStore
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("mkdocs.yml", "docs", "runbooks", "environments", "overrides")

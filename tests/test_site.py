@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from runbook.project import Project
+from runbook.source.project import Project
 from runbook.render.site import render_site
 
 FIXTURE = Path(__file__).parent / "fixtures" / "site"

@@ -62,7 +62,7 @@ def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool) -> None:
 
 
 def _project() -> Any:
-    from runbook.project import Project
+    from runbook.source.project import Project
 
     return Project.discover()
 
@@ -72,8 +72,8 @@ def _emit_json(data: Any) -> None:
 
 
 def _standings(project: Any) -> list[Any]:
-    from runbook.status import standing
-    from runbook.store import RunStore
+    from runbook.record.standing import standing
+    from runbook.store.local import RunStore
 
     runs = RunStore(project.runs_dir).by_slug()
     for slug, paths in project.clashes().items():
@@ -124,7 +124,7 @@ def _command_line(runbook: Any, values: dict[str, Any] | None = None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Metadata, parameters, steps and runs as JSON.")
 def show_command(name: str, as_json: bool) -> None:
     """Metadata, parameters, steps, recent runs and the command to run NAME."""
-    from runbook.store import RunStore
+    from runbook.store.local import RunStore
 
     project = _project()
     runbook = project.load(name)
@@ -213,7 +213,7 @@ def _run_row(record: Any) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of run records on stdout.")
 def runs_command(name: str | None, limit: int, as_json: bool) -> None:
     """Run history from the store, newest first (of NAME, or of every runbook)."""
-    from runbook.store import RunStore
+    from runbook.store.local import RunStore
 
     project = _project()
     slug = project.resolve(name)[0] if name else None
@@ -309,8 +309,8 @@ def exec_command(
     due: bool,
 ) -> None:
     """Run the runbook NAME (a slug or a path) and record the run."""
-    from runbook.execute import ExecOptions
-    from runbook.params import parse_assignments
+    from runbook.run.execute import ExecOptions
+    from runbook.run.params import parse_assignments
 
     if due == bool(name):
         raise click.UsageError("give a runbook NAME, or --due to run every runbook that is due")
@@ -337,7 +337,7 @@ def _observer() -> Any:
 
 
 def _exec_one(project: Any, name: str, options: Any, dry_run: bool, as_json: bool) -> int:
-    from runbook import execute
+    from runbook.run import execute
 
     if dry_run:
         runbook = project.load(name, write_cache=False)
@@ -355,7 +355,7 @@ def _exec_due(project: Any, options: Any, dry_run: bool, as_json: bool) -> int:
     With ``--json``, stdout holds one JSON list of the records; a runbook refused or
     rejected before it ran is reported on stderr and leaves no record.
     """
-    from runbook import execute
+    from runbook.run import execute
     from runbook.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
 
     due = [s.runbook for s in _standings(project) if s.due]
@@ -382,8 +382,8 @@ def _exec_due(project: Any, options: Any, dry_run: bool, as_json: bool) -> int:
 
 
 def _print_plan(planned: Any, as_json: bool) -> None:
-    from runbook.execute import needs_confirmation
-    from runbook.record import masked_parameters
+    from runbook.run.execute import needs_confirmation
+    from runbook.record.model import masked_parameters
 
     runbook = planned.runbook
     values = masked_parameters(runbook, planned.values)
@@ -437,7 +437,7 @@ def check_command(paths: tuple[Path, ...]) -> None:
     Prints one `file:line: message` per finding and exits 1 when there are any. PATHS
     (as pre-commit passes them) limit the check to those files.
     """
-    from runbook.lint import check_project
+    from runbook.source.lint import check_project
 
     findings = check_project(_project(), list(paths) or None)
     for finding in findings:
@@ -456,7 +456,7 @@ def render_command(out: Path) -> None:
 
     `mkdocs build` over OUT (as docs_dir), without the plugin, gives the same site.
     """
-    from runbook.build import render_to
+    from runbook.site.build import render_to
 
     count = render_to(_project(), out)
     click.echo(f"wrote {count} generated files and the docs folder to {out}", err=True)
@@ -478,12 +478,12 @@ def build_command(
     strict: bool, run_due: bool, assume_yes: bool, environment: str | None, site_dir: Path | None
 ) -> None:
     """Render the runbooks, runs, FAQ and training, and build the site with MkDocs."""
-    from runbook import build
+    from runbook.site import build
 
     project = _project()
     failed: list[str] = []
     if run_due:
-        from runbook.execute import ExecOptions
+        from runbook.run.execute import ExecOptions
 
         options = ExecOptions(environment=environment, assume_yes=assume_yes)
         done = build.execute_due(project, options, _observer, report=lambda m: click.echo(m, err=True))
@@ -500,7 +500,7 @@ def build_command(
 @click.option("-a", "--dev-addr", metavar="IP:PORT", help="Address to serve on (default 127.0.0.1:8000).")
 def serve_command(dev_addr: str | None) -> None:
     """Live preview: rebuilds when runbooks, runs, profiles or docs change."""
-    from runbook.build import serve_site
+    from runbook.site.build import serve_site
 
     serve_site(_project(), dev_addr)
 

@@ -7,8 +7,8 @@ from collections import Counter
 from runbook.render.pages import STATE_LABELS, link, state_class
 from runbook.render.templates import render
 from runbook.render.text import when_html
-from runbook.schema import SCHEDULES
-from runbook.status import Standing
+from runbook.source.frontmatter import SCHEDULES
+from runbook.record.standing import Standing
 
 #: Dashboard order: what needs attention first.
 ATTENTION = ("failed", "timed_out", "interrupted", "abandoned", "stale", "never run", "succeeded")

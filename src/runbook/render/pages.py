@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from runbook.model import Runbook
-from runbook.record import SECRET_MASK, RunRecord
+from runbook.source.model import Runbook
+from runbook.record.model import SECRET_MASK, RunRecord
 from runbook.render.outputs import render_outputs
 from runbook.render.templates import render
 from runbook.render.text import duration, exec_command, html_text, iso_utc, value_text, when_html
-from runbook.status import Standing
+from runbook.record.standing import Standing
 
 FOLD_LINES = 50
 HISTORY = 10

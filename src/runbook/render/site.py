@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from runbook.errors import RunbookError
-from runbook.model import Runbook
-from runbook.project import Project
-from runbook.record import RunRecord
+from runbook.source.model import Runbook
+from runbook.source.project import Project
+from runbook.record.model import RunRecord
 from runbook.render import overview
 from runbook.render.cache import RenderCache, templates_fingerprint
 from runbook.render.cache import key as cache_key
@@ -24,8 +24,8 @@ from runbook.render.faq import FaqCategory, load_faq, unknown_runbooks
 from runbook.render.pages import HISTORY, FaqLink, link, run_page, run_page_path, runbook_page
 from runbook.render.templates import OVERRIDES, render
 from runbook.render.text import iso_utc
-from runbook.status import standing
-from runbook.store import RunStore
+from runbook.record.standing import standing
+from runbook.store.local import RunStore
 
 DASHBOARD = "runbooks/index.md"
 CALENDAR = "runbooks/calendar.md"

@@ -43,7 +43,7 @@ def exec_command(runbook: Any, values: dict[str, Any] | None = None, environment
         values: parameter values (e.g. a run's); defaults fill the rest.
         environment: adds ``--env`` when given.
     """
-    from runbook.record import SECRET_MASK
+    from runbook.record.model import SECRET_MASK
 
     parts = ["runbook", "exec", runbook.slug]
     if environment:

@@ -44,7 +44,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
         if not self.config.enabled:
             return config
-        from runbook.project import Project
+        from runbook.source.project import Project
 
         try:
             self.project = Project.discover(Path(config.config_file_path).parent)
@@ -86,7 +86,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
     def on_serve(self, server: Any, /, *, config: MkDocsConfig, builder: Any) -> Any:
         if self.project is None:
             return server
-        from runbook.project import ENVIRONMENTS_DIR, RUNBOOKS_DIR, RUNS_DIR
+        from runbook.source.project import ENVIRONMENTS_DIR, RUNBOOKS_DIR, RUNS_DIR
 
         for name in (RUNBOOKS_DIR, RUNS_DIR, ENVIRONMENTS_DIR):
             folder = self.project.root / name

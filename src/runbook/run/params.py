@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from runbook.errors import ParameterError
-from runbook.model import Parameter, Runbook
+from runbook.source.model import Parameter, Runbook
 
 _TRUE = {"true", "yes", "on", "1", "y"}
 _FALSE = {"false", "no", "off", "0", "n"}

@@ -104,8 +104,8 @@ class KernelProcess:
         if argv and argv[0] in _PYTHON_NAMES:
             argv[0] = sys.executable
         if argv[:3] == [sys.executable, "-m", "ipykernel_launcher"]:
-            argv[2] = "runbook.ipc_kernel"  # same kernel, without ipykernel's TCP fork pipe
-        if any("ipykernel" in a or "runbook.ipc_kernel" in a for a in argv):
+            argv[2] = "runbook.run.ipc_kernel"  # same kernel, without ipykernel's TCP fork pipe
+        if any("ipykernel" in a or "runbook.run.ipc_kernel" in a for a in argv):
             # As nbclient does: no IPython history database, which is slow and locks
             # when several runs share it.
             argv.append("--HistoryManager.hist_file=:memory:")

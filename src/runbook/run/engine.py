@@ -1,6 +1,6 @@
 """The papermill engine ``runbook``: papermill's nbclient engine with hooks for live output.
 
-It runs on a kernel that :mod:`runbook.kernel` already started, streams every output to an
+It runs on a kernel that :mod:`runbook.run.kernel` already started, streams every output to an
 observer as it arrives, reports each step as it starts, and applies per-step and whole-run
 time limits through nbclient's ``timeout_func``.
 """

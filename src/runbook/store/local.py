@@ -27,7 +27,7 @@ from typing import Any
 
 from runbook.errors import StoreError
 from runbook.memo import Memo
-from runbook.record import EXIT_CODES, RunRecord
+from runbook.record.model import EXIT_CODES, RunRecord
 
 PENDING = ".pending"
 RECORD = "record.json"

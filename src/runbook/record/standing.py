@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from runbook.model import Runbook
-from runbook.record import RunRecord
+from runbook.source.model import Runbook
+from runbook.record.model import RunRecord
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from runbook.model import KINDS, LEVELS, RISKS, FrontMatter
+from runbook.source.model import KINDS, LEVELS, RISKS, FrontMatter
 
 SCHEDULES = {
     "daily": 86400.0,

@@ -1,4 +1,4 @@
-"""Parse stage: a runbook file becomes a :class:`~runbook.model.Runbook`.
+"""Parse stage: a runbook file becomes a :class:`~runbook.source.model.Runbook`.
 
 jupytext reads the Markdown (or MyST Markdown) into a notebook; this module validates the
 front matter, infers the parameters from the cell tagged ``parameters``, names the steps
@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from runbook.errors import FrontMatterError, NotebookError
-from runbook.model import EFFECTS, Parameter, Runbook, Step, to_plain
-from runbook.schema import parse_duration, validate_front_matter
+from runbook.source.model import EFFECTS, Parameter, Runbook, Step, to_plain
+from runbook.source.frontmatter import parse_duration, validate_front_matter
 
 #: Bump when the parse output changes, so cached parses are not reused.
 PARSER_VERSION = "3"

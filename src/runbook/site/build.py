@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, RunbookError
-from runbook.project import CONFIG_FILE, Project
+from runbook.source.project import CONFIG_FILE, Project
 
 log = logging.getLogger("runbook")
 
@@ -49,9 +49,9 @@ def execute_due(
     A runbook that needs confirmation (mutating, destructive, or with write steps) is
     skipped and listed unless ``options.assume_yes``. Ctrl-C and SIGTERM stop the loop.
     """
-    from runbook import execute
-    from runbook.status import standing
-    from runbook.store import RunStore
+    from runbook.run import execute
+    from runbook.record.standing import standing
+    from runbook.store.local import RunStore
 
     runs = RunStore(project.runs_dir).by_slug()
     done = Execution()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from runbook.errors import ProjectError, RunbookError
 from runbook.memo import Memo
-from runbook.model import Runbook
+from runbook.source.model import Runbook
 
 CONFIG_FILE = "mkdocs.yml"
 RUNBOOKS_DIR = "runbooks"
@@ -232,7 +232,7 @@ class Project:
         A process that loads the same content again (``runbook serve``) gets it from
         memory.
         """
-        from runbook.parse import PARSER_VERSION, parse_text, read_text
+        from runbook.source.parse import PARSER_VERSION, parse_text, read_text
 
         rel = self.relative(path)
         text = read_text(path, rel)

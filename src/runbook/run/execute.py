@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runbook import environments, params
-from runbook.environments import Environment
+from runbook.run import environments, params
+from runbook.run.environments import Environment
 from runbook.errors import EXIT_TERMINATED, GateRefused, ParameterError
-from runbook.kernel import ENV_FD_VARIABLE
-from runbook.model import Runbook
-from runbook.project import Project
-from runbook.record import (
+from runbook.run.kernel import ENV_FD_VARIABLE
+from runbook.source.model import Runbook
+from runbook.source.project import Project
+from runbook.record.model import (
     EXIT_CODES,
     Failure,
     RunRecord,
@@ -39,9 +39,9 @@ from runbook.record import (
     tool_versions,
     utc_now,
 )
-from runbook.redact import Redactor
-from runbook.schema import DURATION_HELP, parse_duration
-from runbook.store import PendingRun, RunStore, new_run_id
+from runbook.run.redact import Redactor
+from runbook.source.frontmatter import DURATION_HELP, parse_duration
+from runbook.store.local import PendingRun, RunStore, new_run_id
 
 log = logging.getLogger("runbook")
 
@@ -255,8 +255,8 @@ def exec_runbook(
 def start_kernel(project: Project, path: Path) -> Any:
     """Start the kernel the runbook at ``path`` names, or None if its header is unreadable."""
     from runbook.errors import RunbookError
-    from runbook.kernel import KernelProcess
-    from runbook.parse import front_kernel_name, read_text, split_front_matter
+    from runbook.run.kernel import KernelProcess
+    from runbook.source.parse import front_kernel_name, read_text, split_front_matter
 
     rel = project.relative(path)
     try:
@@ -276,7 +276,7 @@ def run(
     ``kernel`` is one :func:`start_kernel` already started, if any; ``observer_factory``
     builds the progress observer once the kernel is booting.
     """
-    from runbook.kernel import KernelProcess
+    from runbook.run.kernel import KernelProcess
 
     runbook = planned.runbook
     if kernel is None or kernel.kernel_name != runbook.kernel_name:
@@ -383,7 +383,7 @@ def _execute(planned: Plan, kernel: Any, session: _Session) -> tuple[str, Failur
     from papermill.execute import prepare_notebook_metadata
     from papermill.parameterize import parameterize_notebook
 
-    from runbook.engine import ENGINE_NAME
+    from runbook.run.engine import ENGINE_NAME
 
     nb = _papermill_ready(nbformat.from_dict(_with_secret_cell(planned)))
     if planned.runbook.parameters:
@@ -456,7 +456,7 @@ def _with_secret_cell(planned: Plan) -> dict[str, Any]:
     nb = planned.runbook.notebook
     if not planned.secrets:
         return nb
-    from runbook.parse import parameters_cell_index
+    from runbook.source.parse import parameters_cell_index
 
     lines = [
         "import json as _runbook_json, os as _runbook_os",

@@ -3,8 +3,8 @@
 ipykernel binds its sockets to the transport in the connection file (Unix domain sockets
 here), except one: the pipe that carries output from forked child processes back to the
 kernel, which it always binds to a random TCP port on 127.0.0.1. This launcher moves that
-pipe onto a Unix domain socket beside the others. ``runbook.kernel`` starts Python kernels
-with ``python -m runbook.ipc_kernel -f CONNECTION_FILE`` when the kernel's interpreter is
+pipe onto a Unix domain socket beside the others. ``runbook.run.kernel`` starts Python kernels
+with ``python -m runbook.run.ipc_kernel -f CONNECTION_FILE`` when the kernel's interpreter is
 this one.
 """
 

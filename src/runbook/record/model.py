@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from runbook.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TIMED_OUT
-from runbook.model import Runbook
+from runbook.source.model import Runbook
 
 SCHEMA = 1
 STATUSES = ("succeeded", "failed", "timed_out", "interrupted", "abandoned")

@@ -38,9 +38,9 @@ from typing import Any
 
 import yaml
 
-from runbook import environments
+from runbook.run import environments
 from runbook.errors import FrontMatterError, ProjectError, RunbookError
-from runbook.project import CLASHING_SLUG, Project
+from runbook.source.project import CLASHING_SLUG, Project
 from runbook.render.faq import load_faq, unknown_runbooks
 
 SECRET_FOUND = (
@@ -177,7 +177,7 @@ def _notebooks(project: Project, selected: Selected) -> Iterator[Finding]:
 def _notebook(
     project: Project, slug: str, path: Path, rel: str, known: list[str], env_folder: str
 ) -> Iterator[Finding]:
-    from runbook.parse import read_text, split_front_matter
+    from runbook.source.parse import read_text, split_front_matter
 
     try:
         text = read_text(path, rel)
@@ -272,7 +272,7 @@ def _code_cells(text: str) -> list[_CodeCell]:
     """The notebook's code cells as jupytext reads them, each matched to its fence in ``text``."""
     import jupytext
 
-    from runbook.parse import detect_format
+    from runbook.source.parse import detect_format
 
     front = _safe_front(text)
     try:
@@ -301,7 +301,7 @@ def _code_cells(text: str) -> list[_CodeCell]:
 
 
 def _safe_front(text: str) -> dict[str, Any]:
-    from runbook.parse import split_front_matter
+    from runbook.source.parse import split_front_matter
 
     try:
         front = split_front_matter(text, "")

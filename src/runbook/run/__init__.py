@@ -1,0 +1,1 @@
+"""Run stage: plan a run (profile, parameters, gates), then execute it in a kernel with papermill."""

@@ -1,0 +1,1 @@
+"""Site adapters: the MkDocs plugin and the ``build``/``serve`` entry points."""

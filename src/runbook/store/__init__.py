@@ -1,0 +1,1 @@
+"""Store stage: where runs are kept and read back."""

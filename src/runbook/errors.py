@@ -13,6 +13,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_REFUSED = 3
+#: The run store could not be read or written (sysexits' EX_IOERR); nothing half-written is left.
+EXIT_STORE = 74
 EXIT_TIMED_OUT = 124
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -64,4 +66,4 @@ class KernelError(RunbookError):
 class StoreError(RunbookError):
     """The run store cannot be read or written."""
 
-    exit_code = EXIT_FAILED
+    exit_code = EXIT_STORE

@@ -144,8 +144,16 @@ class RunStore:
         runs = self.records(slug)
         return runs[0] if runs else None
 
-    def notebook_path(self, record: RunRecord) -> Path:
-        return self.root / record.slug / record.run_id / NOTEBOOK
+    def notebook(self, record: RunRecord) -> dict[str, Any] | None:
+        """The executed notebook of a stored run, or None when it has none or it is unreadable."""
+        if record.status == "abandoned":
+            return None
+        try:
+            with open(self.root / record.slug / record.run_id / NOTEBOOK, encoding="utf-8") as handle:
+                data: dict[str, Any] = json.load(handle)
+        except (OSError, ValueError):
+            return None
+        return data
 
     def _stored(self, slug: str | None) -> Iterator[RunRecord]:
         if not self.root.is_dir():

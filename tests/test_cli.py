@@ -360,7 +360,7 @@ def test_no_project_here(tmp_path, invoke):
 
     assert exit_code == 2
     assert error_line(err) == (
-        f"Error: no Runbook project here: no mkdocs.yml in {lonely} or any folder above it; run inside a project"
+        f"Error: no Runbook project here: no mkdocs.yml or mkdocs.yaml in {lonely} or any folder above it; run inside a project or pass -f/--config-file"
     )
 
 

@@ -21,6 +21,40 @@ from runbook.errors import EXIT_FAILED, RunbookError
 log = logging.getLogger("runbook")
 
 
+class _LogFormatter(logging.Formatter):
+    """Warnings and errors read like the command's own lines (``Warning: ...``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno >= logging.WARNING:
+            label = "Error" if record.levelno >= logging.ERROR else "Warning"
+            return f"{label}: {record.getMessage()}"
+        return f"{record.levelname} {record.name}: {record.getMessage()}"
+
+
+def _remember_config_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.meta["runbook.config_file"] = value
+
+
+CONFIG_FILE_HELP = "The project's MkDocs config (default: mkdocs.yml or mkdocs.yaml here or above)."
+
+
+def _config_file_option(*names: str) -> Any:
+    return click.option(
+        *names,
+        "config_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        expose_value=False,
+        is_eager=True,
+        callback=_remember_config_file,
+        help=CONFIG_FILE_HELP,
+    )
+
+
+#: ``-f/--config-file``, as ``mkdocs`` takes it; ``exec`` keeps ``-f`` for its parameters file.
+config_file_option = _config_file_option("-f", "--config-file")
+
+
 class RunbookGroup(click.Group):
     """Renders library errors as ``Error: ...`` with their exit code."""
 
@@ -49,12 +83,18 @@ class RunbookGroup(click.Group):
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.option("-v", "--verbose", count=True, help="More log output.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@config_file_option
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool) -> None:
     """Runbooks that prove themselves: run Markdown runbooks, record every run, publish the results."""
     ctx.meta["runbook.debug"] = debug
     level = logging.WARNING if quiet or not verbose else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()  # this invocation's stderr
+    handler.setFormatter(_LogFormatter())
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(level)
     if not verbose:
         # The Jupyter stack's messages repeat what the run's own output says.
         for name in ("runbook.nbclient", "papermill", "traitlets"):
@@ -64,7 +104,11 @@ def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool) -> None:
 def _project() -> Any:
     from runbook.source.project import Project
 
-    return Project.discover()
+    return Project.discover(config_file=click.get_current_context().meta.get("runbook.config_file"))
+
+
+def _warn(message: str) -> None:
+    click.echo(f"Warning: {message}", err=True)
 
 
 def _emit_json(data: Any) -> None:
@@ -72,21 +116,16 @@ def _emit_json(data: Any) -> None:
 
 
 def _standings(project: Any) -> list[Any]:
-    from runbook.record.standing import standing
-    from runbook.store.local import RunStore
+    from runbook import ops
 
-    runs = RunStore(project.runs_dir).by_slug()
-    for slug, paths in project.clashes().items():
-        listed = ", ".join(project.relative(p) for p in paths)
-        click.echo(f"Warning: runbook name '{slug}' is used by {listed}; rename one", err=True)
-
-    def skip(exc: RunbookError) -> None:
-        click.echo(f"Warning: skipped {exc}", err=True)
-
-    return [standing(rb, next(iter(runs.get(rb.slug, ())), None)) for rb in project.runbooks(on_error=skip)]
+    found = ops.standings(project)
+    for warning in found.warnings:
+        _warn(warning)
+    return found.items
 
 
 @cli.command("list")
+@config_file_option
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of objects on stdout.")
 def list_command(as_json: bool) -> None:
     """Runbooks with owner, risk, schedule, last status and staleness."""
@@ -120,22 +159,20 @@ def _command_line(runbook: Any, values: dict[str, Any] | None = None) -> str:
 
 
 @cli.command("show")
+@config_file_option
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Metadata, parameters, steps and runs as JSON.")
 def show_command(name: str, as_json: bool) -> None:
     """Metadata, parameters, steps, recent runs and the command to run NAME."""
-    from runbook.store.local import RunStore
+    from runbook import ops
 
-    project = _project()
-    runbook = project.load(name)
-    runs = RunStore(project.runs_dir).records(runbook.slug)[:10]
-    command = _command_line(runbook)
+    shown = ops.show(_project(), name)
     if as_json:
-        data = runbook.to_dict()
+        data = shown.runbook.to_dict()
         data.pop("notebook")
-        _emit_json({**data, "command": command, "runs": [r.to_dict() for r in runs]})
+        _emit_json({**data, "command": shown.command, "runs": [r.to_dict() for r in shown.runs]})
         return
-    _print_show(runbook, runs, command)
+    _print_show(shown.runbook, shown.runs, shown.command)
 
 
 def _print_show(runbook: Any, runs: list[Any], command: str) -> None:
@@ -206,6 +243,7 @@ def _run_row(record: Any) -> list[str]:
 
 
 @cli.command("runs")
+@config_file_option
 @click.argument("name", required=False)
 @click.option(
     "-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs."
@@ -213,11 +251,9 @@ def _run_row(record: Any) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of run records on stdout.")
 def runs_command(name: str | None, limit: int, as_json: bool) -> None:
     """Run history from the store, newest first (of NAME, or of every runbook)."""
-    from runbook.store.local import RunStore
+    from runbook import ops
 
-    project = _project()
-    slug = project.resolve(name)[0] if name else None
-    records = RunStore(project.runs_dir).records(slug)[:limit]
+    records = ops.history(_project(), name, limit)
     if as_json:
         _emit_json([r.to_dict() for r in records])
         return
@@ -235,6 +271,7 @@ def runs_command(name: str | None, limit: int, as_json: bool) -> None:
 
 
 @cli.command("due")
+@config_file_option
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of objects on stdout.")
 def due_command(as_json: bool) -> None:
     """Runbooks whose schedule says they are due: never run, failed, stale or changed."""
@@ -278,6 +315,7 @@ def _ask_secret(name: str, help_text: str) -> str:
 
 
 @cli.command("exec")
+@_config_file_option("--config-file")
 @click.argument("name", required=False)
 @click.option(
     "-p", "--param", "assignments", multiple=True, metavar="KEY=VALUE", help="Set a parameter (repeatable)."
@@ -337,53 +375,44 @@ def _observer() -> Any:
 
 
 def _exec_one(project: Any, name: str, options: Any, dry_run: bool, as_json: bool) -> int:
-    from runbook.run import execute
+    from runbook import ops
 
     if dry_run:
-        runbook = project.load(name, write_cache=False)
-        _print_plan(execute.plan(project, runbook, options, confirm=False), as_json)
+        _print_plan(ops.plan_one(project, name, options), as_json)
         return 0
-    record = execute.exec_runbook(project, name, options, _observer)
+    record = ops.run_one(project, name, options, _observer)
     if as_json:
         _emit_json(record.to_dict())
     return int(record.exit_code)
 
 
 def _exec_due(project: Any, options: Any, dry_run: bool, as_json: bool) -> int:
-    """Run every due runbook in turn; the first failing exit code, or 0.
+    """Run every due runbook in turn (:func:`runbook.ops.run_due`); the batch's exit code.
 
-    With ``--json``, stdout holds one JSON list of the records; a runbook refused or
-    rejected before it ran is reported on stderr and leaves no record.
+    With ``--json``, stdout holds one JSON list of the records; skips, errors and the
+    summary go to stderr.
     """
-    from runbook.run import execute
-    from runbook.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
+    from runbook import ops
 
-    due = [s.runbook for s in _standings(project) if s.due]
-    click.echo(f"{len(due)} due: {', '.join(rb.slug for rb in due) or 'nothing'}", err=True)
-    worst, records = 0, []
-    for runbook in due:
-        try:
-            if dry_run:
-                _print_plan(execute.plan(project, runbook, options, confirm=False), as_json)
-                continue
-            record = execute.exec_runbook(project, runbook.slug, options, _observer)
-            records.append(record.to_dict())
-            code = int(record.exit_code)
-        except RunbookError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            code = exc.exit_code
-        if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
-            worst = code
-            break
-        worst = worst or code
-    if as_json and not dry_run:
-        _emit_json(records)
-    return worst
+    def show_plan(planned: Any) -> None:
+        _print_plan(planned, as_json)
+
+    batch = ops.run_due(project, options, _observer, report=_report, dry_run=show_plan if dry_run else None)
+    if dry_run:
+        return 0
+    if as_json:
+        _emit_json([r.to_dict() for r in batch.records])
+    click.echo(batch.summary(), err=True)
+    return batch.exit_code
+
+
+def _report(line: str) -> None:
+    click.echo(line, err=True)
 
 
 def _print_plan(planned: Any, as_json: bool) -> None:
-    from runbook.run.execute import needs_confirmation
     from runbook.record.model import masked_parameters
+    from runbook.run.execute import needs_confirmation
 
     runbook = planned.runbook
     values = masked_parameters(runbook, planned.values)
@@ -430,6 +459,7 @@ def _print_plan(planned: Any, as_json: bool) -> None:
 
 
 @cli.command("check")
+@config_file_option
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 def check_command(paths: tuple[Path, ...]) -> None:
     """Lint runbooks, profiles and the FAQ: front matter, parameters, links, hard-coded secrets.
@@ -448,6 +478,7 @@ def check_command(paths: tuple[Path, ...]) -> None:
 
 
 @cli.command("render")
+@config_file_option
 @click.option(
     "--out", "out", required=True, type=click.Path(path_type=Path), help="New folder for the docs tree."
 )
@@ -456,13 +487,14 @@ def render_command(out: Path) -> None:
 
     `mkdocs build` over OUT (as docs_dir), without the plugin, gives the same site.
     """
-    from runbook.site.build import render_to
+    from runbook import ops
 
-    count = render_to(_project(), out)
+    count = ops.render_to(_project(), out)
     click.echo(f"wrote {count} generated files and the docs folder to {out}", err=True)
 
 
 @cli.command("build")
+@config_file_option
 @click.option(
     "--strict", is_flag=True, help="Fail on any warning: broken links, unknown runbooks in the FAQ."
 )
@@ -474,35 +506,51 @@ def render_command(out: Path) -> None:
 )
 @click.option("--env", "environment", metavar="NAME", help="With --execute: the environment profile.")
 @click.option("--site-dir", type=click.Path(path_type=Path), help="Build into this folder (default: site/).")
+@click.pass_context
 def build_command(
-    strict: bool, run_due: bool, assume_yes: bool, environment: str | None, site_dir: Path | None
+    ctx: click.Context,
+    strict: bool,
+    run_due: bool,
+    assume_yes: bool,
+    environment: str | None,
+    site_dir: Path | None,
 ) -> None:
-    """Render the runbooks, runs, FAQ and training, and build the site with MkDocs."""
-    from runbook.site import build
+    """Render the runbooks, runs, FAQ and training, and build the site with MkDocs.
+
+    With --execute, first runs what is due (as `exec --due` does, without prompting) and,
+    when any of those runs failed, still builds the site and then exits with the batch's
+    exit code.
+    """
+    from runbook import ops
 
     project = _project()
-    failed: list[str] = []
+    batch = None
     if run_due:
         from runbook.run.execute import ExecOptions
 
         options = ExecOptions(environment=environment, assume_yes=assume_yes)
-        done = build.execute_due(project, options, _observer, report=lambda m: click.echo(m, err=True))
-        failed = done.failed + [slug for slug, _ in done.refused]
-    folder = build.build_site(project, strict=strict, site_dir=site_dir)
+        batch = ops.run_due(project, options, _observer, report=_report)
+        click.echo(batch.summary(), err=True)
+        if batch.stopped:
+            ctx.exit(batch.exit_code)
+    folder = ops.build(project, strict=strict, site_dir=site_dir)
     click.echo(f"built the site in {folder}", err=True)
-    if failed:
-        raise build.BuildFailed(
-            f"built the site, but these notebooks failed: {', '.join(failed)}; see their pages"
+    if batch is not None and batch.exit_code:
+        click.echo(
+            f"Error: built the site, but these notebooks failed: {', '.join(batch.failed)}; see their pages",
+            err=True,
         )
+        ctx.exit(batch.exit_code)
 
 
 @cli.command("serve")
+@config_file_option
 @click.option("-a", "--dev-addr", metavar="IP:PORT", help="Address to serve on (default 127.0.0.1:8000).")
 def serve_command(dev_addr: str | None) -> None:
     """Live preview: rebuilds when runbooks, runs, profiles or docs change."""
-    from runbook.site.build import serve_site
+    from runbook import ops
 
-    serve_site(_project(), dev_addr)
+    ops.serve(_project(), dev_addr)
 
 
 def main() -> None:

@@ -1,8 +1,10 @@
-"""Project discovery: the root, its runbooks and name resolution.
+"""The project: its runbooks and name resolution.
 
-The project root is the nearest folder upward from the working directory that holds
-``mkdocs.yml``. Runbooks are the ``.md`` files under ``runbooks/`` at any depth; each is
-named by its slug (the file stem, unique in the project) or by its path.
+A project is what its MkDocs config file says (:mod:`runbook.source.config`): the root is
+the config file's folder, and the plugin's settings say where runbooks, profiles and runs
+live. Runbooks are the ``.md`` files under the runbooks folder at any depth, plus docs
+pages with a ``jupyter:`` header; each is named by its slug (the file stem, unique in the
+project) or by its path.
 """
 
 from __future__ import annotations
@@ -13,21 +15,16 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from runbook.errors import ProjectError, RunbookError
 from runbook.memo import Memo
+from runbook.source.config import CONFIG_FILES, Settings, load_settings
 from runbook.source.model import Runbook
 
-CONFIG_FILE = "mkdocs.yml"
-RUNBOOKS_DIR = "runbooks"
-RUNS_DIR = "runs"
-ENVIRONMENTS_DIR = "environments"
 CACHE_DIR = ".runbook/cache"
 
-NO_PROJECT = "no Runbook project here: no {config} in {cwd} or any folder above it; run inside a project"
 UNKNOWN_RUNBOOK = "unknown runbook '{name}'{hint}; `runbook list` shows them all"
 CLASHING_SLUG = (
     "runbook name '{slug}' is ambiguous: {paths}; rename one of the files "
@@ -38,7 +35,6 @@ CLASHING_SLUG = (
 #: Parsed runbooks by parse-cache key (content hash), for processes that load them again.
 _PARSED: Memo[str, Runbook] = Memo(8192)
 
-_DOCS_DIR = re.compile(r"^docs_dir:\s*(\S+)\s*$", re.MULTILINE)
 _JUPYTER_HEADER = re.compile(r"^jupyter:", re.MULTILINE)
 
 
@@ -76,39 +72,63 @@ def _has_jupyter_header(path: Path) -> bool:
     return bool(_JUPYTER_HEADER.search(head[: end if end > 0 else len(head)]))
 
 
-def find_root(start: Path | None = None) -> Path:
-    """The nearest folder upward from ``start`` that holds ``mkdocs.yml``."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / CONFIG_FILE).is_file():
-            return folder
-    raise ProjectError(NO_PROJECT.format(config=CONFIG_FILE, cwd=here))
-
-
-@dataclass
 class Project:
-    """A Runbook project on disk."""
+    """A Runbook project on disk.
 
-    root: Path
-    #: Parse-cache keys of the runbooks loaded so far, for :meth:`prune_parse_cache`.
-    loaded_keys: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+    ``Project(root)`` reads the config file in ``root``; :meth:`discover` finds it upward
+    (or takes ``-f``), and :meth:`from_settings` takes settings MkDocs already validated.
+    """
+
+    def __init__(self, root: Path, settings: Settings | None = None) -> None:
+        if settings is None:
+            config = next((root / n for n in CONFIG_FILES if (root / n).is_file()), None)
+            if config is None:
+                raise ProjectError(f"{root}: no mkdocs.yml or mkdocs.yaml here")
+            settings = load_settings(config)
+        self.settings = settings
+        self.root = settings.root
+        #: Parse-cache keys of the runbooks loaded so far, for :meth:`prune_parse_cache`.
+        self.loaded_keys: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.root)!r})"
 
     @classmethod
-    def discover(cls, start: Path | None = None) -> Project:
-        """The project containing ``start`` (default: the working directory)."""
-        return cls(find_root(start))
+    def discover(cls, start: Path | None = None, config_file: Path | None = None) -> Project:
+        """The project of ``config_file``, or of the config found upward of ``start`` (the
+        working directory)."""
+        return cls.from_settings(load_settings(config_file, start))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Project:
+        return cls(settings.root, settings)
+
+    @property
+    def config_file(self) -> Path:
+        return self.settings.config_file
 
     @property
     def runbooks_dir(self) -> Path:
-        return self.root / RUNBOOKS_DIR
+        return self.settings.runbooks_dir
 
     @property
     def runs_dir(self) -> Path:
-        return self.root / RUNS_DIR
+        return self.settings.runs
 
     @property
     def environments_dir(self) -> Path:
-        return self.root / ENVIRONMENTS_DIR
+        return self.settings.environments_dir
+
+    @property
+    def docs_dir(self) -> Path:
+        """MkDocs' ``docs_dir``, as MkDocs resolves it."""
+        return self.settings.docs_dir
+
+    @property
+    def _runbooks_label(self) -> str:
+        """The runbooks folder as messages name it."""
+        folder = self.runbooks_dir
+        return self.relative(folder) if self.contains(folder) else str(folder)
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the root, with forward slashes."""
@@ -133,16 +153,6 @@ class Project:
         """:meth:`contains` for a file found by walking a folder inside the project
         (symlinked folders are not followed), resolving only what is a link."""
         return not is_link or self.contains(path)
-
-    @cached_property
-    def docs_dir(self) -> Path:
-        """The MkDocs ``docs_dir`` (``docs`` unless mkdocs.yml says otherwise)."""
-        try:
-            text = (self.root / CONFIG_FILE).read_text("utf-8")
-        except OSError:
-            text = ""
-        match = _DOCS_DIR.search(text)
-        return self.root / (match.group(1).strip("'\"") if match else "docs")
 
     @cached_property
     def sources(self) -> dict[str, list[Path]]:
@@ -203,7 +213,7 @@ class Project:
             candidate = Path.cwd() / candidate
         if not self.contains(candidate):
             raise ProjectError(
-                f"{name}: outside the project at {self.root}; runbooks live under {RUNBOOKS_DIR}/"
+                f"{name}: outside the project at {self.root}; runbooks live under {self._runbooks_label}/"
             )
         if not candidate.is_file():
             raise ProjectError(UNKNOWN_RUNBOOK.format(name=name, hint=" (no such file)"))
@@ -215,7 +225,7 @@ class Project:
                     raise ProjectError(CLASHING_SLUG.format(slug=slug, paths=listed))
                 return slug, paths[0]
         raise ProjectError(
-            f"{name}: not a runbook; runbooks are the .md files under {RUNBOOKS_DIR}/ "
+            f"{name}: not a runbook; runbooks are the .md files under {self._runbooks_label}/ "
             "and docs pages with a jupyter: header"
         )
 

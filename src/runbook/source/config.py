@@ -1,0 +1,183 @@
+"""The project's configuration: MkDocs' own config file and the ``runbook`` plugin's block.
+
+A project is defined by ``mkdocs.yml`` (or ``mkdocs.yaml``), read with MkDocs' YAML
+loader, so ``!ENV``, ``INHERIT`` and ``docs_dir`` mean what they mean to MkDocs.
+Runbook's settings are the options of the ``runbook`` plugin, declared below with
+MkDocs ``config_options``; the command line and the plugin both turn them into one
+:class:`Settings` value.
+
+The command line reads only what it needs (``docs_dir`` and the plugin's block) and
+validates that, so ``runbook exec`` works on a machine where the site's theme or other
+plugins are not installed; ``runbook build`` hands the same file to MkDocs whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config import config_options as c
+from mkdocs.config.base import Config
+
+from runbook.errors import ProjectError
+
+CONFIG_FILES = ("mkdocs.yml", "mkdocs.yaml")
+PLUGIN_NAME = "runbook"
+#: Overrides the ``runs`` setting for one command.
+RUNS_VARIABLE = "RUNBOOK_RUNS"
+DEFAULT_ENVIRONMENT = "local"
+
+NO_PROJECT = (
+    "no Runbook project here: no mkdocs.yml or mkdocs.yaml in {cwd} or any folder above it; "
+    "run inside a project or pass -f/--config-file"
+)
+NO_CONFIG_FILE = "{path}: no such config file; pass the path of a mkdocs.yml with -f/--config-file"
+BAD_CONFIG = "{path}: {problem}"
+UNKNOWN_OPTION = "{path}: '{key}': unknown option, ignored; see README (Configuration) for the options"
+
+log = logging.getLogger("runbook")
+
+
+class RunbookPluginConfig(Config):
+    """Options of the ``runbook`` plugin in mkdocs.yml (all optional)."""
+
+    enabled = c.Type(bool, default=True)
+    """Render runbooks into the site; false leaves the docs folder as it is."""
+    runbooks = c.Type(str, default="runbooks")
+    """The folder of runbooks, relative to the config file."""
+    environments = c.Type(str, default="environments")
+    """The folder of environment profiles (``<name>.yml``), relative to the config file."""
+    runs = c.Type(str, default="runs")
+    """The run store: a folder, relative to the config file. ``RUNBOOK_RUNS`` (relative to the
+    working directory) overrides it for one command."""
+    environment = c.Optional(c.Type(str))
+    """The profile ``runbook exec`` uses without ``--env`` (default: ``local`` when it exists)."""
+
+
+class _ProjectConfig(Config):
+    """The part of mkdocs.yml a Runbook command needs; other keys are MkDocs' business."""
+
+    docs_dir = c.DocsDir(default="docs", exists=False)
+    plugins = c.Optional(c.Type((list, dict)))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where a project's parts live, resolved from its config file."""
+
+    config_file: Path
+    docs_dir: Path
+    runbooks_dir: Path
+    environments_dir: Path
+    runs: Path
+    default_environment: str | None
+    enabled: bool = True
+
+    @property
+    def root(self) -> Path:
+        """The folder of the config file: the project's root."""
+        return self.config_file.parent
+
+    @classmethod
+    def from_plugin(cls, config_file: Path, docs_dir: Path, plugin: RunbookPluginConfig) -> Settings:
+        """Settings from MkDocs' validated config (the plugin's path, and the command line's)."""
+        root = config_file.parent
+        override = os.environ.get(RUNS_VARIABLE)
+        environments_dir = root / plugin.environments
+        default = plugin.environment
+        if default is None and (environments_dir / f"{DEFAULT_ENVIRONMENT}.yml").is_file():
+            default = DEFAULT_ENVIRONMENT
+        return cls(
+            config_file=config_file,
+            docs_dir=docs_dir,
+            runbooks_dir=root / plugin.runbooks,
+            environments_dir=environments_dir,
+            runs=Path(override).absolute() if override else root / plugin.runs,
+            default_environment=default,
+            enabled=bool(plugin.enabled),
+        )
+
+
+def find_config(start: Path | None = None) -> Path:
+    """The nearest ``mkdocs.yml`` or ``mkdocs.yaml`` upward from ``start`` (the working directory).
+
+    Raises:
+        ProjectError: there is none.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        for name in CONFIG_FILES:
+            if (folder / name).is_file():
+                return folder / name
+    raise ProjectError(NO_PROJECT.format(cwd=here))
+
+
+def load_settings(config_file: Path | None = None, start: Path | None = None) -> Settings:
+    """Read the project's settings from ``config_file``, or from the one found upward of ``start``.
+
+    Raises:
+        ProjectError: no config file, or one MkDocs cannot read, or a bad ``runbook`` option
+            (every problem named with its key).
+    """
+    from mkdocs.exceptions import ConfigurationError
+    from mkdocs.utils.yaml import get_yaml_loader, yaml_load
+
+    if config_file is not None and not config_file.is_file():
+        raise ProjectError(NO_CONFIG_FILE.format(path=config_file))
+    path = (config_file or find_config(start)).resolve()
+    project = _ProjectConfig(config_file_path=str(path))
+    try:
+        with path.open("rb") as handle:
+            data = yaml_load(handle, loader=get_yaml_loader(config=project))
+    except (OSError, ConfigurationError) as exc:
+        raise ProjectError(BAD_CONFIG.format(path=path, problem=_one_line(exc))) from None
+    if not isinstance(data, dict):
+        raise ProjectError(BAD_CONFIG.format(path=path, problem="expected a mapping of settings"))
+    project.load_dict({k: v for k, v in data.items() if k in ("docs_dir", "plugins")})
+    _raise_for(path, project.validate()[0], "")
+    plugin = RunbookPluginConfig(config_file_path=str(path))
+    plugin.load_dict(plugin_options(project.plugins, path))
+    errors, warnings = plugin.validate()
+    for key, _ in warnings:
+        log.warning(UNKNOWN_OPTION.format(path=path, key=f"plugins.{PLUGIN_NAME}.{key}"))
+    _raise_for(path, errors, f"plugins.{PLUGIN_NAME}.")
+    return Settings.from_plugin(path, Path(project.docs_dir), plugin)
+
+
+def plugin_options(plugins: Any, path: Path) -> dict[str, Any]:
+    """The ``runbook`` plugin's options from mkdocs.yml's ``plugins`` (a list or a mapping)."""
+    entries: list[Any] = list(plugins.items()) if isinstance(plugins, dict) else list(plugins or [])
+    for entry in entries:
+        name, options = (entry, {}) if isinstance(entry, str) else _pair(entry)
+        if name == PLUGIN_NAME:
+            if options is None:
+                return {}
+            if not isinstance(options, dict):
+                raise ProjectError(
+                    BAD_CONFIG.format(
+                        path=path, problem=f"plugins.{PLUGIN_NAME}: expected a mapping of options"
+                    )
+                )
+            return options
+    return {}
+
+
+def _pair(entry: Any) -> tuple[Any, Any]:
+    if isinstance(entry, tuple):
+        return entry
+    if isinstance(entry, dict) and len(entry) == 1:
+        return next(iter(entry.items()))
+    return None, None
+
+
+def _raise_for(path: Path, errors: list[tuple[str, Exception]], prefix: str) -> None:
+    if errors:
+        problems = "; ".join(f"'{prefix}{key}': {_one_line(error)}" for key, error in errors)
+        raise ProjectError(BAD_CONFIG.format(path=path, problem=problems))
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())

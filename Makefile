@@ -21,7 +21,9 @@ install: $(STAMP)
 site: install
 	$(BIN)/runbook build --strict --execute --yes --env local
 
+# Type-checks the package (mypy --strict, settings in pyproject.toml), then runs the suite.
 test: install
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 
 bench: install

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -19,6 +20,7 @@ from runbook import __version__
 from runbook.errors import EXIT_FAILED, RunbookError
 
 log = logging.getLogger("runbook")
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 class _LogFormatter(logging.Formatter):
@@ -39,7 +41,7 @@ def _remember_config_file(ctx: click.Context, param: click.Parameter, value: Pat
 CONFIG_FILE_HELP = "The project's MkDocs config (default: mkdocs.yml or mkdocs.yaml here or above)."
 
 
-def _config_file_option(*names: str) -> Any:
+def _config_file_option(*names: str) -> Callable[[Command], Command]:
     return click.option(
         *names,
         "config_file",

@@ -32,14 +32,15 @@ class IPCPipeIOPubThread(iostream.IOPubThread):
             pipe_in.bind(self._pipe_address)
         except zmq.ZMQError:
             pipe_in.close()
-            super()._setup_pipe_in()  # fall back to ipykernel's own pipe
+            super()._setup_pipe_in()  # type: ignore[no-untyped-call]  # ipykernel's own pipe
             return
         self._pipe_in = iostream.ZMQStream(pipe_in, self.io_loop)
         self._pipe_in.on_recv(self._handle_pipe_msg)
 
     def _setup_pipe_out(self) -> tuple[Any, Any]:
         if not hasattr(self, "_pipe_address"):
-            return super()._setup_pipe_out()
+            pipe: tuple[Any, Any] = super()._setup_pipe_out()  # type: ignore[no-untyped-call]
+            return pipe
         ctx = zmq.Context()
         pipe_out = ctx.socket(zmq.PUSH)
         pipe_out.linger = 3000

@@ -17,7 +17,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mkdocs.config import config_options as c
 from mkdocs.config.base import Config
@@ -122,6 +122,7 @@ def load_settings(config_file: Path | None = None, start: Path | None = None) ->
         ProjectError: no config file, or one MkDocs cannot read, or a bad ``runbook`` option
             (every problem named with its key).
     """
+    from mkdocs.config.defaults import MkDocsConfig
     from mkdocs.exceptions import ConfigurationError
     from mkdocs.utils.yaml import get_yaml_loader, yaml_load
 
@@ -131,7 +132,8 @@ def load_settings(config_file: Path | None = None, start: Path | None = None) ->
     project = _ProjectConfig(config_file_path=str(path))
     try:
         with path.open("rb") as handle:
-            data = yaml_load(handle, loader=get_yaml_loader(config=project))
+            loader = get_yaml_loader(config=cast("MkDocsConfig", project))  # for !relative
+            data = yaml_load(handle, loader=loader)
     except (OSError, ConfigurationError) as exc:
         raise ProjectError(BAD_CONFIG.format(path=path, problem=_one_line(exc))) from None
     if not isinstance(data, dict):

@@ -42,15 +42,6 @@ def grade_high(value: float, warn: float | None, fail: float | None) -> str:
     return PASS
 
 
-def grade_low(value: float, warn: float | None, fail: float | None) -> str:
-    """Status for a figure where lower is worse: ``fail`` below ``fail``, ``warn`` below ``warn``."""
-    if fail is not None and value < fail:
-        return FAIL
-    if warn is not None and value < warn:
-        return WARN
-    return PASS
-
-
 def validate_limits(
     warn: float | None, fail: float | None, what: str, *, higher_is_worse: bool = True
 ) -> None:

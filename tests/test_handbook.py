@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from runbook.source.project import Project
-from runbook.store.local import RunStore
+from runbook.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("mkdocs.yml", "docs", "runbooks", "environments", "overrides")
@@ -65,7 +65,7 @@ def test_make_site_runs_every_notebook_in_local_and_builds_strictly(handbook: Pa
     assert done.returncode == 0, done.stderr[-3000:]
     notebooks = sorted(Project(handbook).sources)
     latest = {}
-    for record in RunStore(handbook / "runs").records():
+    for record in open_store(handbook / "runs").records():
         latest.setdefault(record.slug, record)
     assert len(notebooks) >= 12 + 8
     assert {slug: latest[slug].status for slug in notebooks if slug in latest} == {

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from runbook.source.model import Runbook
 from runbook.record.model import RunRecord
+from runbook.source.model import Runbook
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,10 @@ def standing(runbook: Runbook, latest: RunRecord | None, now: datetime | None = 
     now = now or datetime.now(timezone.utc)
     if latest is None:
         return Standing(runbook, None, "never run", None, False)
-    changed = latest.runbook.get("code_hash") != runbook.code_hash
+    changed = latest.runbook.code_hash != runbook.code_hash
     interval = runbook.meta.schedule_s
     next_due = parse_time(latest.started_at) + timedelta(seconds=interval) if interval else None
-    state = latest.status
+    state: str = latest.status
     if state == "succeeded" and next_due is not None and next_due <= now:
         state = "stale"
     return Standing(runbook, latest, state, next_due, changed)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runbook.source.model import Runbook
-from runbook.record.model import SECRET_MASK, RunRecord
+from runbook.record.model import SECRET_MASK, CheckResult, RunRecord
 from runbook.render.outputs import render_outputs
 from runbook.render.templates import render
 from runbook.render.text import duration, exec_command, html_text, iso_utc, value_text, when_html
@@ -90,7 +90,7 @@ def _run_facts(record: RunRecord, runbook: Runbook, page: str) -> dict[str, Any]
         "host": record.operator.get("host", "unknown"),
         "environment": record.environment or "no environment",
         "exit_code": record.exit_code,
-        "commit": record.runbook.get("commit"),
+        "commit": record.runbook.commit,
         "approved_by": " ".join(f"{v}" for v in (record.approved_by or {}).values()),
         "parameters": [
             (k, SECRET_MASK if k in secret else value_text(v)) for k, v in record.parameters.items()
@@ -116,11 +116,11 @@ def _run_facts(record: RunRecord, runbook: Runbook, page: str) -> dict[str, Any]
     }
 
 
-def _checks_summary(checks: list[dict[str, Any]]) -> str:
+def _checks_summary(checks: tuple[CheckResult, ...]) -> str:
     """``5 checks: 4 pass, 1 warn`` (empty when the run displayed none)."""
     if not checks:
         return ""
-    counts = {s: sum(1 for c in checks if c.get("status") == s) for s in ("pass", "warn", "fail")}
+    counts = {s: sum(1 for c in checks if c.status == s) for s in ("pass", "warn", "fail")}
     shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     return f"{len(checks)} check{'s' if len(checks) != 1 else ''}: {shown}"
 

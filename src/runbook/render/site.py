@@ -25,7 +25,7 @@ from runbook.render.pages import HISTORY, FaqLink, link, run_page, run_page_path
 from runbook.render.templates import OVERRIDES, render
 from runbook.render.text import iso_utc
 from runbook.record.standing import standing
-from runbook.store.local import RunStore
+from runbook.store import open_store
 
 DASHBOARD = "runbooks/index.md"
 CALENDAR = "runbooks/calendar.md"
@@ -70,7 +70,7 @@ def render_site(project: Project, now: datetime | None = None, *, use_cache: boo
     runbooks = project.runbooks(on_error=lambda exc: site.warnings.append(str(exc)))
     for slug, paths in project.clashes().items():
         site.warnings.append(f"runbook name '{slug}' is used by {', '.join(map(project.relative, paths))}")
-    records = RunStore(project.runs_dir).by_slug()
+    records = open_store(project.runs_dir).by_slug()
     faq_rel = project.relative(project.docs_dir / "faq")
     categories, problems = load_faq(project.docs_dir / "faq", faq_rel)
     site.warnings += problems + unknown_runbooks(categories, {rb.slug for rb in runbooks})

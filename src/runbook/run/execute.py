@@ -14,34 +14,40 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from runbook.run import environments, params
 from runbook.run.environments import Environment
-from runbook.errors import EXIT_TERMINATED, GateRefused, ParameterError
+from runbook.errors import GateRefused, ParameterError
 from runbook.run.kernel import ENV_FD_VARIABLE
 from runbook.source.model import Runbook
 from runbook.source.project import Project
-from runbook.record.model import (
-    EXIT_CODES,
-    Failure,
-    RunRecord,
+from runbook.record.build import (
+    RunFacts,
+    RunStart,
+    build_record,
     checks_in,
-    failed_check,
     failed_step_error,
-    iso,
-    masked_parameters,
-    operator,
     step_position,
     step_results,
+)
+from runbook.record.model import (
+    Failure,
+    RunbookFacts,
+    RunRecord,
+    Status,
+    masked_parameters,
+    operator,
     tool_versions,
     utc_now,
 )
 from runbook.run.redact import Redactor
 from runbook.source.frontmatter import DURATION_HELP, parse_duration
-from runbook.store.local import PendingRun, RunStore, new_run_id
+from runbook.store import PendingRun, open_store
+from runbook.store.local import new_run_id
 
 log = logging.getLogger("runbook")
 
@@ -284,12 +290,11 @@ def run(
             kernel.stop(grace_s=0)
         kernel = KernelProcess.start(runbook.kernel_name, project.root)
     started = utc_now()
-    store = RunStore(project.runs_dir)
+    store = open_store(project.runs_dir)
     try:
         kernel.send_environment(_kernel_env(planned))
         observer = observer_factory()
-        facts = _runbook_facts(runbook, project.root)
-        pending = store.begin(new_run_id(started), runbook.slug, _started_facts(planned, facts, started))
+        pending = store.begin(new_run_id(started), runbook.slug, _run_start(planned, project.root, started))
     except BaseException:
         kernel.kill()
         kernel.stop(grace_s=0)
@@ -299,11 +304,11 @@ def run(
         status, failure = _execute_interruptibly(planned, kernel, session, pending)
         _request_shutdown(session)  # the kernel exits while the run is written
         notebook = session.redactor.notebook(session.notebook)
-        record = _record(planned, facts, pending, session, status, failure, started, notebook)
-        store.commit(pending, record, notebook)
+        record = _record(planned, pending, session, status, failure, notebook)
+        location = store.commit(pending, record, notebook)
     finally:
         kernel.stop()
-    observer.run_finished(record, store.root / record.slug / record.run_id)
+    observer.run_finished(record, Path(location))
     return record
 
 
@@ -313,7 +318,7 @@ def _deadline(timeout_s: float | None) -> float | None:
 
 def _execute_interruptibly(
     planned: Plan, kernel: Any, session: _Session, pending: PendingRun
-) -> tuple[str, Failure | None]:
+) -> tuple[Status, Failure | None]:
     """:func:`_execute`, with SIGINT and SIGTERM ending the run as ``interrupted``."""
     try:
         with _sigterm_raises():
@@ -335,24 +340,17 @@ def _kernel_env(planned: Plan) -> dict[str, str]:
     return {SECRET_ENV.format(name=name.upper()): value for name, value in planned.secrets.items()}
 
 
-def _started_facts(planned: Plan, facts: dict[str, Any], started: Any) -> dict[str, Any]:
-    return {
-        "runbook": facts,
-        "environment": planned.environment.name if planned.environment else None,
-        "parameters": masked_parameters(planned.runbook, planned.values),
-        "started_at": iso(started),
-        "operator": operator(),
-    }
-
-
-def _runbook_facts(runbook: Runbook, root: Path) -> dict[str, Any]:
-    return {
-        "slug": runbook.slug,
-        "path": runbook.path,
-        "title": runbook.meta.title,
-        "code_hash": runbook.code_hash,
-        "commit": _git_commit(root),
-    }
+def _run_start(planned: Plan, root: Path, started: datetime) -> RunStart:
+    runbook = planned.runbook
+    return RunStart(
+        runbook=RunbookFacts(
+            runbook.slug, runbook.path, runbook.meta.title, runbook.code_hash, _git_commit(root)
+        ),
+        environment=planned.environment.name if planned.environment else None,
+        parameters=masked_parameters(runbook, planned.values),
+        started_at=started,
+        operator=operator(),
+    )
 
 
 def _git_commit(root: Path) -> str | None:
@@ -374,7 +372,7 @@ def _git_commit(root: Path) -> str | None:
     return commit if done.returncode == 0 and commit else None
 
 
-def _execute(planned: Plan, kernel: Any, session: _Session) -> tuple[str, Failure | None]:
+def _execute(planned: Plan, kernel: Any, session: _Session) -> tuple[Status, Failure | None]:
     """Parameterize and execute with papermill; the run's status and failure."""
     import nbformat
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -517,51 +515,32 @@ def _request_shutdown(session: _Session) -> None:
 
 def _record(
     planned: Plan,
-    facts: dict[str, Any],
     pending: PendingRun,
     session: _Session,
-    status: str,
+    status: Status,
     failure: Failure | None,
-    started: Any,
     masked_nb: dict[str, Any] | None,
 ) -> RunRecord:
+    """The run's record: its outcome, steps from papermill's metadata, the checks it displayed."""
     finished = utc_now()
-    nb = session.notebook
     redact = session.redactor
     if failure is not None:
-        failure = Failure(
-            failure.step_index, failure.step_name, failure.exception, redact.text(failure.message)
+        failure = replace(failure, message=redact.text(failure.message))
+    nb = session.notebook
+    return build_record(
+        RunFacts(
+            run_id=pending.run_id,
+            start=pending.start,
+            status=status,
+            finished_at=finished,
+            failure=failure,
+            steps=step_results(nb, status, session.current_cell) if nb is not None else (),
+            checks=checks_in(masked_nb),
+            approved_by=planned.approved_by,
+            tool=tool_versions(),
+            redactions=redact.count,
         )
-    steps = step_results(nb, status, session.current_cell) if nb is not None else []
-    checks = checks_in(masked_nb)
-    if status == "succeeded" and (check_failure := failed_check(masked_nb, checks)) is not None:
-        status, failure = "failed", check_failure  # a failed check fails the run, raised or not
-        for step in steps:
-            step.status = "failed" if step.name == failure.step_name else step.status
-    return RunRecord(
-        run_id=pending.run_id,
-        runbook=facts,
-        environment=planned.environment.name if planned.environment else None,
-        parameters=masked_parameters(planned.runbook, planned.values),
-        status=status,
-        exit_code=_exit_code(status, failure),
-        started_at=iso(started),
-        finished_at=iso(finished),
-        duration_s=round((finished - started).total_seconds(), 3),
-        operator=operator(),
-        steps=steps,
-        failure=failure,
-        approved_by=planned.approved_by,
-        checks=checks,
-        tool=tool_versions(),
-        redactions=redact.count,
     )
-
-
-def _exit_code(status: str, failure: Failure | None) -> int:
-    if status == "interrupted" and failure is not None and failure.exception == "Terminated":
-        return EXIT_TERMINATED
-    return EXIT_CODES[status]
 
 
 @contextmanager

@@ -51,9 +51,9 @@ def execute_due(
     """
     from runbook.run import execute
     from runbook.record.standing import standing
-    from runbook.store.local import RunStore
+    from runbook.store import open_store
 
-    runs = RunStore(project.runs_dir).by_slug()
+    runs = open_store(project.runs_dir).by_slug()
     done = Execution()
     runbooks = project.runbooks(on_error=lambda exc: done.refused.append(("?", str(exc))))
     for item in (standing(rb, next(iter(runs.get(rb.slug, ())), None)) for rb in runbooks):

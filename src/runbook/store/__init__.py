@@ -1,22 +1,91 @@
 """Store stage: where runs are kept and read back.
 
-:func:`open_store` gives the store at a location; the local folder (``runs/``) is the
-first implementation. Every store offers the same operations: ``begin`` a run,
-``commit`` it (the record written last), ``abandon`` a pending run that will not be
-committed, ``records`` (newest first), ``by_slug``, ``notebook`` of a run, and
-``problems``: the runs a read skipped, one line each.
+:func:`open_store` gives the store at a location; the local folder (``runs/``,
+:class:`~runbook.store.local.LocalRunStore`) is the first implementation. Every store
+offers the operations of :class:`RunStore`; callers open stores with :func:`open_store`
+and type against the protocol. A store only writes and reads records
+(:meth:`RunRecord.to_dict`, :meth:`RunRecord.from_dict`); it never makes one up, except
+through the record builder for a run whose process died.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-from runbook.store.local import RunStore
+if TYPE_CHECKING:
+    from runbook.record.build import RunStart
+    from runbook.record.model import RunRecord
+
+
+@dataclass(frozen=True)
+class PendingRun:
+    """A run in progress: begun in a store, not yet committed.
+
+    Attributes:
+        run_id: the run's id (time-sortable).
+        slug: the runbook's slug.
+        start: the facts known at the start.
+    """
+
+    run_id: str
+    slug: str
+    start: RunStart
+
+
+class RunStore(Protocol):
+    """What every run store offers.
+
+    Attributes:
+        problems: one line per run a read skipped (an unreadable record), naming it.
+    """
+
+    problems: list[str]
+
+    def begin(self, run_id: str, slug: str, started: RunStart) -> PendingRun:
+        """Open a pending run and note its start in the ledger.
+
+        Raises:
+            StoreError: the store cannot be written; nothing is left behind.
+        """
+        ...
+
+    def commit(self, pending: PendingRun, record: RunRecord, notebook: dict[str, Any] | None) -> str:
+        """Store the run's notebook and record (the record last); where it was stored.
+
+        Raises:
+            StoreError: the run cannot be stored; nothing of it is left behind, and the
+                message says how the run ended.
+        """
+        ...
+
+    def abandon(self, pending: PendingRun) -> None:
+        """Remove a pending run that will not be committed."""
+        ...
+
+    def records(self, slug: str | None = None) -> list[RunRecord]:
+        """Stored and abandoned runs, newest first; ``slug`` narrows to one runbook."""
+        ...
+
+    def by_slug(self) -> dict[str, list[RunRecord]]:
+        """Every runbook's runs, newest first, read once."""
+        ...
+
+    def latest(self) -> dict[str, RunRecord]:
+        """The newest run of each runbook that has one."""
+        ...
+
+    def notebook(self, record: RunRecord) -> dict[str, Any] | None:
+        """The executed notebook of a stored run, or None when it has none or it is unreadable."""
+        ...
 
 
 def open_store(location: Path) -> RunStore:
     """The run store at ``location`` (a folder)."""
-    return RunStore(location)
+    from runbook.store.local import LocalRunStore
+
+    return LocalRunStore(location)
 
 
-__all__ = ["RunStore", "open_store"]
+__all__ = ["PendingRun", "RunStore", "open_store"]

@@ -1,4 +1,4 @@
-"""Store stage: runs written atomically under ``runs/``.
+"""Store stage: runs written atomically under a local folder (``runs/``).
 
 ```
 runs/<slug>/<run_id>/record.json     the RunRecord
@@ -8,32 +8,49 @@ runs/.pending/<run_id>/              a run in progress, outside the visible tree
 ```
 
 A run is assembled in ``.pending`` and moved into place with one ``os.replace`` of its
-folder, so no reader ever sees half a run. A pending run whose process is gone is
-reported as ``abandoned``.
+folder, so no reader ever sees half a run; a run that cannot be stored leaves nothing.
+A pending run whose process is gone is reported as ``abandoned``. A record that cannot be
+read is skipped, named in :attr:`LocalRunStore.problems` and logged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
+import logging
 import os
 import secrets
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from runbook.errors import StoreError
 from runbook.memo import Memo
-from runbook.record.model import EXIT_CODES, RunRecord
+from runbook.record.build import RunStart, abandoned_record
+from runbook.record.model import RunRecord
+from runbook.store import PendingRun
+
+log = logging.getLogger("runbook")
 
 PENDING = ".pending"
 RECORD = "record.json"
 NOTEBOOK = "notebook.ipynb"
 STARTED = "started.json"
 LEDGER = "ledger.jsonl"
+
+CANNOT_BEGIN = "{root}: the run store cannot be written ({reason}); nothing was run"
+CANNOT_COMMIT = (
+    "{target}: cannot store the run ({reason}); "
+    "it ended as {status} (exit code {exit_code}), but nothing of it was kept"
+)
+UNREADABLE_RECORD = "{path}: unreadable run record ({reason}); skipped, move it aside"
+UNREADABLE_PENDING = "{path}: unreadable pending run ({reason}); skipped, move it aside"
+LEDGER_NOT_WRITTEN = (
+    "{path}: the end of run {run_id} is not in the ledger ({reason}); the run itself is stored"
+)
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -42,94 +59,83 @@ def new_run_id(now: datetime | None = None) -> str:
     return f"{moment:%Y%m%dT%H%M%S}.{moment.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+class LocalRunStore:
+    """The run store in a local folder (:class:`runbook.store.RunStore`).
 
-
-@dataclass
-class PendingRun:
-    """A run in progress: its folder in ``.pending`` and the facts known at the start."""
-
-    run_id: str
-    slug: str
-    folder: Path
-    started: dict[str, Any]
-
-
-class RunStore:
-    """The run store of one project (``runs/``)."""
+    Attributes:
+        root: the folder.
+        problems: one line per run a read skipped, naming its file.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.problems: list[str] = []
 
     @property
     def ledger_path(self) -> Path:
         return self.root / LEDGER
 
-    def begin(self, run_id: str, slug: str, started: dict[str, Any]) -> PendingRun:
-        """Open a pending run and note its start in the ledger."""
-        folder = self.root / PENDING / run_id
+    def begin(self, run_id: str, slug: str, started: RunStart) -> PendingRun:
+        """Open a pending run and note its start in the ledger.
+
+        Raises:
+            StoreError: the folder cannot be written; nothing is left behind.
+        """
+        folder = self._pending_folder(run_id)
+        facts = started.to_dict()
         try:
             folder.mkdir(parents=True)
             _write_atomic(
-                folder / STARTED, json.dumps({**started, "pid": os.getpid(), "pid_started": _process_start()})
+                folder / STARTED, json.dumps({**facts, "pid": os.getpid(), "pid_started": _process_start()})
+            )
+            self._append_ledger(
+                {"event": "start", "run_id": run_id, "runbook": slug, **{k: facts[k] for k in _START_FACTS}}
             )
         except OSError as exc:
-            raise StoreError(f"{folder}: cannot start a run: {exc.strerror}") from None
-        self.append_ledger({"event": "start", "run_id": run_id, "runbook": slug, **_ledger_facts(started)})
-        return PendingRun(run_id, slug, folder, started)
+            shutil.rmtree(folder, ignore_errors=True)
+            raise StoreError(CANNOT_BEGIN.format(root=_shown(self.root), reason=_reason(exc))) from None
+        return PendingRun(run_id, slug, started)
 
-    def commit(self, pending: PendingRun, record: RunRecord, notebook: dict[str, Any] | None) -> Path:
-        """Write the record and notebook, then move the run into ``runs/<slug>/<run_id>``."""
+    def commit(self, pending: PendingRun, record: RunRecord, notebook: dict[str, Any] | None) -> str:
+        """Write the notebook and the record, then move the run to ``<slug>/<run_id>``.
+
+        Raises:
+            StoreError: the run cannot be stored; its pending folder is removed.
+        """
+        folder = self._pending_folder(pending.run_id)
         target = self.root / pending.slug / pending.run_id
         try:
             if notebook is not None:
-                _write_atomic(
-                    pending.folder / NOTEBOOK, json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
-                )
-            _write_atomic(
-                pending.folder / RECORD, json.dumps(record.to_dict(), indent=2, ensure_ascii=False) + "\n"
-            )
-            (pending.folder / STARTED).unlink(missing_ok=True)
+                _write_atomic(folder / NOTEBOOK, json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+            _write_atomic(folder / RECORD, json.dumps(record.to_dict(), indent=2, ensure_ascii=False) + "\n")
+            (folder / STARTED).unlink(missing_ok=True)
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(pending.folder, target)
+            os.replace(folder, target)
         except OSError as exc:
-            raise StoreError(f"{target}: cannot store the run: {exc.strerror}") from None
-        self.append_ledger(
-            {
-                "event": "end",
-                "run_id": record.run_id,
-                "runbook": record.slug,
-                "status": record.status,
-                "exit_code": record.exit_code,
-                "at": record.finished_at,
-                "duration_s": record.duration_s,
-                "environment": record.environment,
-                "operator": record.operator,
-            }
-        )
-        return target
+            self.abandon(pending)
+            with contextlib.suppress(OSError):
+                target.parent.rmdir()  # only when this run would have been its first
+            raise StoreError(
+                CANNOT_COMMIT.format(
+                    target=_shown(target),
+                    reason=_reason(exc),
+                    status=record.status,
+                    exit_code=record.exit_code,
+                )
+            ) from None
+        self._ledger_end(record)
+        return str(target)
 
-    def append_ledger(self, entry: dict[str, Any]) -> None:
-        """Append one JSON line; a lock keeps concurrent runs' lines whole."""
-        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.ledger_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    def abandon(self, pending: PendingRun) -> None:
+        """Remove a pending run that will not be committed, and whatever it had written."""
+        shutil.rmtree(self._pending_folder(pending.run_id), ignore_errors=True)
 
     def records(self, slug: str | None = None) -> list[RunRecord]:
-        """Stored and abandoned runs, newest first; ``slug`` narrows to one runbook."""
-        found = list(self._stored(slug)) + [r for r in self.abandoned() if slug in (None, r.slug)]
+        """Stored and abandoned runs, newest first; ``slug`` narrows to one runbook.
+
+        An unreadable run is skipped and named in :attr:`problems`.
+        """
+        found = list(self._stored(slug)) + [r for r in self._abandoned() if slug in (None, r.slug)]
         return sorted(found, key=lambda r: (r.started_at, r.run_id), reverse=True)
 
     def by_slug(self) -> dict[str, list[RunRecord]]:
@@ -139,10 +145,9 @@ class RunStore:
             grouped.setdefault(record.slug, []).append(record)
         return grouped
 
-    def latest(self, slug: str) -> RunRecord | None:
-        """The newest run of ``slug``, or None."""
-        runs = self.records(slug)
-        return runs[0] if runs else None
+    def latest(self) -> dict[str, RunRecord]:
+        """The newest run of each runbook that has one."""
+        return {slug: runs[0] for slug, runs in self.by_slug().items()}
 
     def notebook(self, record: RunRecord) -> dict[str, Any] | None:
         """The executed notebook of a stored run, or None when it has none or it is unreadable."""
@@ -154,6 +159,14 @@ class RunStore:
         except (OSError, ValueError):
             return None
         return data
+
+    def _pending_folder(self, run_id: str) -> Path:
+        return self.root / PENDING / run_id
+
+    def _problem(self, text: str) -> None:
+        if text not in self.problems:
+            self.problems.append(text)
+            log.warning(text)
 
     def _stored(self, slug: str | None) -> Iterator[RunRecord]:
         if not self.root.is_dir():
@@ -173,45 +186,79 @@ class RunStore:
                     yield _read_record(path)
                 except FileNotFoundError:
                     continue
-                except (OSError, ValueError, TypeError, KeyError) as exc:
-                    raise StoreError(f"{path}: unreadable run record ({exc}); move it aside") from None
+                except (OSError, ValueError) as exc:
+                    self._problem(UNREADABLE_RECORD.format(path=_shown(Path(path)), reason=_reason(exc)))
 
-    def abandoned(self) -> list[RunRecord]:
+    def _abandoned(self) -> Iterator[RunRecord]:
         """Pending runs whose process is gone: reported, never silently lost."""
         pending_root = self.root / PENDING
         if not pending_root.is_dir():
-            return []
-        found = []
+            return
         for folder in pending_root.iterdir():
+            path = folder / STARTED
             try:
-                started = json.loads((folder / STARTED).read_text("utf-8"))
-            except (OSError, ValueError):
-                continue
-            if _alive(started.get("pid"), started.get("pid_started")):
-                continue
-            found.append(
-                RunRecord(
-                    run_id=folder.name,
-                    runbook=started["runbook"],
-                    environment=started.get("environment"),
-                    parameters=started.get("parameters", {}),
-                    status="abandoned",
-                    exit_code=EXIT_CODES["abandoned"],
-                    started_at=started["started_at"],
-                    finished_at=None,
-                    duration_s=None,
-                    operator=started.get("operator", {}),
+                data = json.loads(path.read_text("utf-8"))
+                if not isinstance(data, dict):
+                    raise ValueError(f"expected an object, got {type(data).__name__}")
+                if _alive(data.get("pid"), data.get("pid_started")):
+                    continue
+                yield abandoned_record(folder.name, RunStart.from_dict(data))
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # a run being started or committed right now, or a stray file
+            except (OSError, ValueError) as exc:
+                self._problem(UNREADABLE_PENDING.format(path=_shown(path), reason=_reason(exc)))
+
+    def _ledger_end(self, record: RunRecord) -> None:
+        """Note a stored run's end in the ledger; a failure to do so is a warning, the run is kept."""
+        entry = {
+            "event": "end",
+            "run_id": record.run_id,
+            "runbook": record.slug,
+            "status": record.status,
+            "exit_code": record.exit_code,
+            "at": record.finished_at,
+            "duration_s": record.duration_s,
+            "environment": record.environment,
+            "operator": record.operator,
+        }
+        try:
+            self._append_ledger(entry)
+        except OSError as exc:
+            log.warning(
+                LEDGER_NOT_WRITTEN.format(
+                    path=_shown(self.ledger_path), run_id=record.run_id, reason=_reason(exc)
                 )
             )
-        return found
 
-    def discard(self, pending: PendingRun) -> None:
-        shutil.rmtree(pending.folder, ignore_errors=True)
+    def _append_ledger(self, entry: dict[str, Any]) -> None:
+        """Append one JSON line under a lock, so concurrent runs' lines stay whole.
 
+        A last line torn by an earlier write cut short is ended first, so it never
+        swallows this one; a line this call cannot write whole is taken back.
+        """
+        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.ledger_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line
+            try:
+                _write_all(fd, line)
+                os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise
+        finally:
+            os.close(fd)
+
+
+_START_FACTS = ("started_at", "environment", "operator")
 
 #: Records read from the store by file identity: a stored run is written once and never
-#: changes, so a long-lived process (``runbook serve``) reads each one once. Callers must
-#: not modify the records they get.
+#: changes, so a long-lived process (``runbook serve``) reads each one once.
 _RECORDS: Memo[tuple[str, int, int, int], RunRecord] = Memo(32768)
 
 
@@ -226,15 +273,43 @@ def _read_record(path: str) -> RunRecord:
     return record
 
 
-def _ledger_facts(started: dict[str, Any]) -> dict[str, Any]:
-    return {k: started.get(k) for k in ("started_at", "environment", "operator")}
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a temporary file, then ``os.replace``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+def _reason(exc: BaseException) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it, else as it is."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError):
+        return str(path)
 
 
 def _process_start() -> float | None:
     import psutil
 
     try:
-        return psutil.Process().create_time()
+        return float(psutil.Process().create_time())
     except psutil.Error:
         return None
 

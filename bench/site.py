@@ -14,10 +14,10 @@ Loaded by ``run.py`` (``--only site`` runs this group alone). What is measured
    (``.runbook/cache/render``) is emptied, but the parse cache (``.runbook/cache/parse``)
    is kept warm: a full rebuild on a working checkout.
 3. Re-render after one runbook of 1,000 changes, against a full render, the way
-   ``runbook serve`` does it: one long-lived process renders the site (``render_site``),
+   ``runbook serve`` does it: one long-lived process renders the site (``render_project``),
    and on every change renders it again. In one ``python -c`` process, after a first
    render and a first edit (which loads the parser, as a serve session's first edit
-   does), each round times (a) a full render, ``render_site(project, use_cache=False)``,
+   does), each round times (a) a full render, ``render_project(project, use_cache=False)``,
    and (b) a render after appending a sentence to one runbook's prose. Both take a new
    ``Project`` (the plugin makes one per build), and both find runbooks parsed and run
    records read by earlier renders in memory, so the figure is the render cache's own
@@ -25,7 +25,7 @@ Loaded by ``run.py`` (``--only site`` runs this group alone). What is measured
    For the record, two more lines give the same comparison in a fresh process per render
    (``runbook render`` or ``runbook build`` after an edit): (a) with the render cache
    removed, (b) after the edit with the render cache warm on disk. The first line times
-   the ``render_site`` call, the second the whole process. Here the edited runbook is
+   the ``render_project`` call, the second the whole process. Here the edited runbook is
    parsed by a process that has not loaded the parser (jupytext) yet, a fixed cost of
    about 0.4 s that no cache removes; each process also counts the render-cache entries
    it wrote, i.e. the notebooks it rendered rather than took from the cache.
@@ -375,10 +375,10 @@ RENDER_CODE = """\
 import os, time
 from pathlib import Path
 from runbook.source.project import Project
-from runbook.render.site import render_site
+from runbook.site.inputs import render_project
 project = Project(Path.cwd())
 wall, start = time.time(), time.perf_counter()
-site = render_site(project)
+site = render_project(project)
 took = time.perf_counter() - start
 rendered = 0  # render-cache entries written by this call: notebooks rendered, not cached
 for folder, dirs, files in os.walk(".runbook/cache/render"):
@@ -394,7 +394,7 @@ SERVE_CODE = """\
 import sys, time
 from pathlib import Path
 from runbook.source.project import Project
-from runbook.render.site import render_site
+from runbook.site.inputs import render_project
 root, edited, rounds = Path.cwd(), Path(sys.argv[1]), int(sys.argv[2])
 original = edited.read_text("utf-8")
 def edit(n):
@@ -402,12 +402,12 @@ def edit(n):
         handle.write(f"\\nOne more sentence of prose, edit number {n}.\\n")
 def timed(**options):
     start = time.perf_counter()
-    render_site(Project(root), **options)
+    render_project(Project(root), **options)
     return time.perf_counter() - start
 try:
-    render_site(Project(root))  # the session's first build
+    render_project(Project(root))  # the session's first build
     edit(0)
-    render_site(Project(root))  # its first edit, which loads the parser
+    render_project(Project(root))  # its first edit, which loads the parser
     for n in range(1, rounds + 1):
         full = timed(use_cache=False)
         edit(n)
@@ -418,7 +418,7 @@ finally:
 
 
 def render_command() -> list[str]:
-    """A fresh process that renders the site and prints how long ``render_site`` took."""
+    """A fresh process that renders the site and prints how long ``render_project`` took."""
     return [PYTHON, "-c", RENDER_CODE]
 
 
@@ -466,7 +466,7 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
 
     edited = large / runbook_rel(EDITED)
     serve_rounds = max(runs, 5)
-    print(f"site: render_site of {LARGE} in one process, {serve_rounds} rounds", file=sys.stderr)
+    print(f"site: render_project of {LARGE} in one process, {serve_rounds} rounds", file=sys.stderr)
     serve_edit, serve_full = serve_renders(large, edited, serve_rounds)
 
     original = edited.read_text("utf-8")
@@ -479,7 +479,7 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
 
     full = Variant("full render", render_command(), large, lambda: clear_render_cache(large), inner=True)
     incremental = Variant("render after edit", render_command(), large, edit_one, inner=True)
-    print(f"site: render_site of {LARGE} in fresh processes, full / after an edit", file=sys.stderr)
+    print(f"site: render_project of {LARGE} in fresh processes, full / after an edit", file=sys.stderr)
     try:
         sample([full, incremental], runs)
     finally:
@@ -514,11 +514,11 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
             "plain mkdocs: the same Markdown written once by `runbook render --out`, built by "
             "`python -m mkdocs build` with plugins [search] only",
             f"re-render (serve): medians of {serve_rounds} interleaved rounds in one process after a "
-            "first render and a first edit; full = render_site(use_cache=False); after edit = a "
+            "first render and a first edit; full = render_project(use_cache=False); after edit = a "
             f"sentence appended to {runbook_rel(EDITED)}; samples (s): full "
             f"{', '.join(f'{x:.3f}' for x in serve_full.samples)}; after edit "
             f"{', '.join(f'{x:.3f}' for x in serve_edit.samples)}",
-            f"re-render (fresh process): render_site(Project(root)) in a new python -c, medians of "
+            f"re-render (fresh process): render_project(Project(root)) in a new python -c, medians of "
             f"{runs} interleaved runs after one warm-up; parse cache warm in both; full = render "
             "cache removed; after edit = render cache warm from the render before, notebooks "
             f"rendered again per run: {', '.join(map(str, counts))}; first line times the call "

@@ -8,18 +8,24 @@ Regenerate the golden pages with ``pytest tests/test_site.py --update-golden``.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from runbook.render.site import RENDER_CACHE, Site, render_site
+from runbook.render.templates import OVERRIDES as OVERRIDE_TEMPLATES
+from runbook.render.templates import PACKAGE_TEMPLATES
+from runbook.site.inputs import collect_inputs, render_project
 from runbook.source.project import Project
-from runbook.render.site import render_site
+from runbook.store import open_store
 
 FIXTURE = Path(__file__).parent / "fixtures" / "site"
 GOLDEN = Path(__file__).parent / "golden" / "site"
@@ -58,7 +64,7 @@ def runbook_cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_rendered_pages_match_the_golden_files(fixture_project: Path, update_golden: bool) -> None:
-    site = render_site(Project(fixture_project), now=NOW)
+    site = render_project(Project(fixture_project), now=NOW)
 
     if update_golden:
         shutil.rmtree(GOLDEN, ignore_errors=True)
@@ -72,7 +78,7 @@ def test_rendered_pages_match_the_golden_files(fixture_project: Path, update_gol
 
 
 def test_render_reports_what_it_replaces_and_hides(fixture_project: Path) -> None:
-    site = render_site(Project(fixture_project), now=NOW)
+    site = render_project(Project(fixture_project), now=NOW)
 
     assert "training/first-steps.md" in site.replaced  # the notebook page's source
     assert "faq/basics.yml" in site.replaced  # FAQ data is not published
@@ -85,7 +91,7 @@ def test_unknown_runbook_in_the_faq_is_a_warning_naming_file_and_entry(fixture_p
     faq = fixture_project / "docs" / "faq" / "basics.yml"
     faq.write_text(faq.read_text("utf-8").replace("runbooks: [showcase]", "runbooks: [showcas]"), "utf-8")
 
-    site = render_site(Project(fixture_project), now=NOW)
+    site = render_project(Project(fixture_project), now=NOW)
 
     assert site.warnings == [
         "docs/faq/basics.yml: entry 1 ('How do I rotate the showcase token?') names runbook 'showcas', "
@@ -96,7 +102,7 @@ def test_unknown_runbook_in_the_faq_is_a_warning_naming_file_and_entry(fixture_p
 def test_unchanged_notebooks_come_from_the_render_cache(fixture_project: Path, monkeypatch) -> None:
     import runbook.render.site as site_module
 
-    first = render_site(Project(fixture_project), now=NOW)
+    first = render_project(Project(fixture_project), now=NOW)
     rendered: list[str] = []
     real = site_module.runbook_page
     monkeypatch.setattr(
@@ -105,7 +111,7 @@ def test_unchanged_notebooks_come_from_the_render_cache(fixture_project: Path, m
     showcase = fixture_project / "runbooks" / "ops" / "showcase.md"
     showcase.write_text(showcase.read_text("utf-8") + "\nA sentence added by an editor.\n", "utf-8")
 
-    second = render_site(Project(fixture_project), now=NOW)
+    second = render_project(Project(fixture_project), now=NOW)
 
     assert rendered == ["showcase"], "only the edited runbook is rendered again"
     assert "A sentence added by an editor." in second.pages["runbooks/ops/showcase.md"]
@@ -115,7 +121,7 @@ def test_unchanged_notebooks_come_from_the_render_cache(fixture_project: Path, m
 
 
 def test_a_new_run_renders_the_page_again(fixture_project: Path) -> None:
-    first = render_site(Project(fixture_project), now=NOW)
+    first = render_project(Project(fixture_project), now=NOW)
     run = next((fixture_project / "runs" / "broken-check").iterdir())
     record = json.loads((run / "record.json").read_text("utf-8"))
     newer = run.parent / "20261129T180000.000Z-abcdef"
@@ -123,7 +129,7 @@ def test_a_new_run_renders_the_page_again(fixture_project: Path) -> None:
     record.update(run_id=newer.name, started_at="2026-11-29T18:00:00.000Z", status="succeeded", failure=None)
     (newer / "record.json").write_text(json.dumps(record), "utf-8")
 
-    second = render_site(Project(fixture_project), now=NOW)
+    second = render_project(Project(fixture_project), now=NOW)
 
     assert "rb-card--failed" in first.pages["runbooks/ops/broken-check.md"]
     assert "rb-card--succeeded" in second.pages["runbooks/ops/broken-check.md"]
@@ -132,11 +138,11 @@ def test_a_new_run_renders_the_page_again(fixture_project: Path) -> None:
 
 def test_one_process_rendering_again_follows_edits_runs_and_the_clock(fixture_project: Path) -> None:
     """`runbook serve` renders in one process: what it keeps in memory must never go stale."""
-    first = render_site(Project(fixture_project), now=NOW)
+    first = render_project(Project(fixture_project), now=NOW)
     never = fixture_project / "runbooks" / "ops" / "never-run.md"
     never.write_text(never.read_text("utf-8").replace("title: Never run", "title: Not yet run"), "utf-8")
 
-    retitled = render_site(Project(fixture_project), now=NOW)
+    retitled = render_project(Project(fixture_project), now=NOW)
 
     for page in ("runbooks/index.md", "runbooks/calendar.md"):
         assert "[Never run](ops/never-run.md)" in first.pages[page]
@@ -144,7 +150,7 @@ def test_one_process_rendering_again_follows_edits_runs_and_the_clock(fixture_pr
     run = next((fixture_project / "runs" / "broken-check").iterdir())
     shutil.rmtree(run)  # a team prunes its history
 
-    pruned = render_site(Project(fixture_project), now=NOW + timedelta(hours=2))
+    pruned = render_project(Project(fixture_project), now=NOW + timedelta(hours=2))
 
     dashboard = pruned.pages["runbooks/index.md"]
     assert "Built 2026-11-29T20:40:00Z" in dashboard
@@ -152,7 +158,7 @@ def test_one_process_rendering_again_follows_edits_runs_and_the_clock(fixture_pr
     assert f"runs/broken-check/{run.name}.md" not in pruned.pages
     assert "rb-card--failed" not in pruned.pages["runbooks/ops/broken-check.md"]
 
-    again = render_site(Project(fixture_project), now=NOW)  # nothing changed but the clock
+    again = render_project(Project(fixture_project), now=NOW)  # nothing changed but the clock
 
     assert again.pages["runbooks/index.md"] == dashboard.replace("20:40:00Z; times", "18:40:00Z; times")
 
@@ -162,7 +168,7 @@ def test_cache_entries_nothing_uses_are_pruned_once_old(fixture_project: Path) -
     import time
 
     cache = fixture_project / ".runbook" / "cache"
-    render_site(Project(fixture_project), now=NOW)  # fills both caches
+    render_project(Project(fixture_project), now=NOW)  # fills both caches
     in_use = sorted(p for p in cache.rglob("*") if p.is_file() and p.name != ".pruned")
     month_ago = time.time() - 30 * 24 * 3600
     for path in in_use:  # still used, however old
@@ -184,7 +190,7 @@ def test_cache_entries_nothing_uses_are_pruned_once_old(fixture_project: Path) -
     for stamp in cache.glob("*/.pruned"):
         stamp.unlink()  # as if the last pruning was long ago
 
-    render_site(Project(fixture_project), now=NOW)
+    render_project(Project(fixture_project), now=NOW)
 
     assert not any(p.exists() for p in leftovers["old"]), "unused entries older than two weeks go"
     assert all(p.exists() for p in leftovers["recent"] + in_use), "recent or used entries stay"
@@ -192,9 +198,76 @@ def test_cache_entries_nothing_uses_are_pruned_once_old(fixture_project: Path) -
     late.write_text("{}", "utf-8")
     os.utime(late, (month_ago, month_ago))
 
-    render_site(Project(fixture_project), now=NOW)
+    render_project(Project(fixture_project), now=NOW)
 
     assert late.exists(), "pruning runs at most once a day"
+
+
+def render_with_templates(project: Path, package: Path) -> Site:
+    """Render ``project`` the way ``render_project`` does, with ``package`` standing in for the
+    package's own templates (an installed copy, as an upgrade of the package finds it)."""
+    from runbook.render.cache import RenderCache
+
+    inputs = collect_inputs(Project(project), open_store(project / "runs"))
+    inputs = replace(inputs, template_folders=(project / OVERRIDE_TEMPLATES, package))
+    return render_site(inputs, now=NOW, cache=RenderCache(project / RENDER_CACHE))
+
+
+def edit_keeping_mtime(path: Path, old: str, new: str) -> None:
+    """Change a file's text but not its modification time (an upgrade may keep it)."""
+    before = path.stat()
+    text = path.read_text("utf-8")
+    assert old in text, path
+    path.write_text(text.replace(old, new), "utf-8")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_an_upgraded_package_template_renders_every_page_again(fixture_project: Path, tmp_path: Path) -> None:
+    package = shutil.copytree(PACKAGE_TEMPLATES, tmp_path / "installed-templates")
+    first = render_with_templates(fixture_project, package)
+    edit_keeping_mtime(package / "runbook.md.j2", "Run it:\n", "Run it from a shell:\n")
+    edit_keeping_mtime(package / "partials" / "page.html.j2", '<time class="rb-when"', '<time class="rb-when rb-v2"')
+
+    second = render_with_templates(fixture_project, package)
+
+    runbook_pages = ["runbooks/ops/showcase.md", "runbooks/ops/broken-check.md", "runbooks/ops/never-run.md"]
+    for page in runbook_pages:
+        assert "Run it:\n" in first.pages[page] and "Run it from a shell:\n" in second.pages[page], page
+    run_pages = [p for p in second.pages if p.startswith("runs/")]
+    assert run_pages and all('<time class="rb-when rb-v2"' in second.pages[p] for p in run_pages)
+    assert '<time class="rb-when rb-v2"' in second.pages["runbooks/index.md"]
+
+
+def test_an_edited_override_renders_its_pages_again(fixture_project: Path) -> None:
+    overrides = fixture_project / OVERRIDE_TEMPLATES
+    overrides.mkdir(parents=True)
+    shutil.copy(PACKAGE_TEMPLATES / "run.md.j2", overrides / "run.md.j2")
+    first = render_project(Project(fixture_project), now=NOW)
+    edit_keeping_mtime(overrides / "run.md.j2", "Run it again:", "Repeat this run:")
+
+    second = render_project(Project(fixture_project), now=NOW)
+
+    run_pages = [p for p in second.pages if p.startswith("runs/")]
+    assert run_pages and all("Repeat this run:" in second.pages[p] for p in run_pages)
+    assert all("Run it again:" in first.pages[p] for p in run_pages)
+
+
+def break_a_record(project: Path) -> Path:
+    """A run of the showcase whose record.json is cut short, as a full disk leaves it."""
+    run = next((project / "runs" / "showcase").iterdir())
+    broken = shutil.copytree(run, run.parent / "20261129T100000.000Z-0badc0")
+    record = broken / "record.json"
+    record.write_text(record.read_text("utf-8")[:40], "utf-8")
+    return record
+
+
+def test_a_run_the_store_skips_is_a_warning_naming_its_file(fixture_project: Path) -> None:
+    record = break_a_record(fixture_project)
+
+    site = render_project(Project(fixture_project), now=NOW)
+
+    assert len(site.warnings) == 1 and str(record) in site.warnings[0], site.warnings
+    assert "runs/showcase/20261129T100000.000Z-0badc0.md" not in site.pages
 
 
 def test_a_run_whose_process_was_killed_shows_as_abandoned(fixture_project: Path) -> None:
@@ -211,7 +284,7 @@ def test_a_run_whose_process_was_killed_shows_as_abandoned(fixture_project: Path
     }
     (pending / "started.json").write_text(json.dumps(started), "utf-8")
 
-    site = render_site(Project(fixture_project), now=NOW)
+    site = render_project(Project(fixture_project), now=NOW)
 
     page = site.pages["runbooks/ops/never-run.md"]
     assert '<span class="rb-badge rb-badge--abandoned">abandoned</span>' in page
@@ -368,6 +441,16 @@ def test_strict_build_fails_on_a_faq_entry_naming_a_missing_runbook(fixture_proj
         "docs/faq/basics.yml: entry 2 ('Why did the broken check fail?') names runbook 'no-such-check'"
         in done.stderr
     )
+    assert done.stderr.strip().splitlines()[-1].startswith("Error: mkdocs.yml: the site did not build")
+
+
+def test_strict_build_fails_on_an_unreadable_run_record(fixture_project: Path) -> None:
+    record = break_a_record(fixture_project)
+
+    done = runbook_cli(fixture_project, "build", "--strict")
+
+    assert done.returncode == 1
+    assert str(record.relative_to(fixture_project)) in done.stderr or str(record) in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("Error: mkdocs.yml: the site did not build")
 
 

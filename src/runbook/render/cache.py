@@ -2,9 +2,10 @@
 
 The key covers everything a runbook page and its run pages depend on: the runbook's
 source, its recent runs (ids and statuses: a stored run never changes), its standing
-(state, next due date, changed code), the FAQ entries that point to it, the page
-templates and the renderer's version (relative times are computed in the browser, so the
-clock is not part of it). Entries live under
+(state, next due date, changed code), the FAQ entries that point to it, the digest of the
+page templates' content (the package's own and the project's overrides,
+:class:`runbook.render.templates.Templates`) and the renderer's version (relative times are
+computed in the browser, so the clock is not part of it). Entries live under
 ``.runbook/cache/render``; asset files are stored once by content hash. A process that
 renders again (``runbook serve``) keeps the entries it used in memory as well.
 """
@@ -32,15 +33,6 @@ def key(*parts: Any) -> str:
     """A stable hash of JSON-able parts."""
     data = json.dumps([RENDER_VERSION, __version__, *parts], sort_keys=True, default=str)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
-
-
-def templates_fingerprint(*folders: Path) -> list[tuple[str, int]]:
-    """Names and modification times of the template files (overrides change pages)."""
-    found = []
-    for folder in folders:
-        if folder.is_dir():
-            found += [(str(p), p.stat().st_mtime_ns) for p in sorted(folder.glob("*.j2"))]
-    return found
 
 
 class RenderCache:

@@ -6,6 +6,7 @@ raw HTML blocks, each starting at the beginning of a line and separated by blank
 python-markdown stores them as they are and never reads Markdown inside them, and of
 Markdown image lines for the asset files.
 
+The HTML of each block comes from the autoescaped macros of ``partials/outputs.html.j2``.
 Pure functions: the caller writes :attr:`RenderedOutputs.assets` where it writes the page.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import html
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -24,8 +24,11 @@ from urllib.parse import quote
 
 import markdown  # type: ignore[import-untyped,unused-ignore]
 import nh3
+from markupsafe import Markup
 
 from runbook.checks.result import MIME_TYPE
+from runbook.render.templates import Templates, package_templates
+from runbook.render.text import FENCE_ENTITIES
 
 #: Results of ``runbook.checks``: shown as a status table with the site's own badges.
 CHECK_MIME = MIME_TYPE
@@ -63,9 +66,6 @@ _ANSI = re.compile(
 # Control characters other than tab and newline. Python-markdown marks its own placeholders
 # with STX/ETX, so none of these may pass through.
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-# Escaped beyond html.escape so that no line of output text can open a code fence
-# (pymdownx.superfences reads fences before raw HTML blocks are set aside).
-_FENCE_CHARACTERS = {ord("`"): "&#96;", ord("~"): "&#126;"}
 
 
 def _joined(value: Any) -> str:
@@ -113,17 +113,8 @@ def _plain(text: str) -> str:
     return _CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
-def _escape(text: str) -> str:
-    """``text`` as inert HTML text that no Markdown processor will read as syntax."""
-    return html.escape(text, quote=True).translate(_FENCE_CHARACTERS)
-
-
 def _line_count(text: str) -> int:
     return len(text.splitlines())
-
-
-def _pre(text: str, css_class: str) -> str:
-    return f'<pre class="{css_class}"><code>{_escape(text)}</code></pre>'
 
 
 # -- sanitizing ---------------------------------------------------------------------------
@@ -222,7 +213,7 @@ def sanitize_html(fragment: str) -> str:
         link_rel=_LINK_REL,
         strip_comments=True,
     )
-    return cleaned.translate(_FENCE_CHARACTERS)
+    return cleaned.translate(FENCE_ENTITIES)
 
 
 def _svg_id(prefix: str, value: str) -> str:
@@ -297,12 +288,15 @@ def sanitize_svg(document: str, *, id_prefix: str) -> str:
         link_rel=None,
         strip_comments=True,
     )
-    return cleaned.translate(_FENCE_CHARACTERS)
+    return cleaned.translate(FENCE_ENTITIES)
 
 
 def _markdown_html(text: str) -> str:
     """Markdown from an output converted to HTML; the caller still has to sanitize it."""
-    return markdown.markdown(_plain(text), extensions=["tables", "fenced_code"], output_format="html")
+    converted: str = markdown.markdown(
+        _plain(text), extensions=["tables", "fenced_code"], output_format="html"
+    )
+    return converted
 
 
 # -- blocks -------------------------------------------------------------------------------
@@ -335,25 +329,23 @@ class _Block:
 
 @dataclass(frozen=True)
 class _Place:
-    """Where asset files go and how the page links to them, plus the folding threshold."""
+    """Where asset files go and how the page links to them, the folding threshold, and the
+    templates the blocks are rendered with."""
 
     assets_dir: str
     assets_link: str
     fold_lines: int
+    templates: Templates
+
+    def html(self, macro: str, /, *args: Any) -> Markup:
+        """A block's HTML, from the ``outputs`` partial."""
+        return self.templates.html("outputs", macro, *args)
 
 
-def _folded(body: str, line_count: int) -> str:
-    """``body`` inside a closed ``<details>`` that Material's search leaves out of the index."""
-    return (
-        '<details class="rb-long" data-search-exclude>\n'
-        f"<summary>Output: {line_count} lines</summary>\n\n{body}\n\n</details>"
-    )
-
-
-def _text_block(body: str, line_count: int, place: _Place) -> _Block:
+def _text_block(body: Markup, line_count: int, place: _Place) -> _Block:
     if line_count > place.fold_lines:
-        return _Block(_folded(body, line_count), searchable=False)
-    return _Block(body)
+        return _Block(str(place.html("folded", body, line_count)), searchable=False)
+    return _Block(str(body))
 
 
 def _stream_block(output: Mapping[str, Any], place: _Place) -> _Block | None:
@@ -361,7 +353,7 @@ def _stream_block(output: Mapping[str, Any], place: _Place) -> _Block | None:
     if not text:
         return None
     stream = "rb-stderr" if output.get("name") == "stderr" else "rb-stdout"
-    return _text_block(_pre(text, f"rb-output {stream}"), _line_count(text), place)
+    return _text_block(place.html("pre", text, f"rb-output {stream}"), _line_count(text), place)
 
 
 def _error_block(output: Mapping[str, Any], place: _Place) -> _Block:
@@ -370,12 +362,12 @@ def _error_block(output: Mapping[str, Any], place: _Place) -> _Block:
     evalue = terminal_text(str(output.get("evalue", "")))
     title = f"{ename}: {evalue}" if evalue else ename
     traceback = terminal_text("\n".join(_joined(line) for line in output.get("traceback", [])))
-    parts = [f'<p class="admonition-title">{_escape(title)}</p>']
+    shown: Markup | None = None
     if traceback:
-        pre = _pre(traceback, "rb-traceback")
+        shown = place.html("pre", traceback, "rb-traceback")
         lines = _line_count(traceback)
-        parts.append(_folded(pre, lines) if lines > place.fold_lines else pre)
-    return _Block('<div class="admonition failure rb-error">\n' + "\n".join(parts) + "\n</div>")
+        shown = place.html("folded", shown, lines) if lines > place.fold_lines else shown
+    return _Block(str(place.html("error", title, shown)))
 
 
 def _image_block(mime: str, data: Any, index: int, number: int, place: _Place) -> _Block:
@@ -384,25 +376,24 @@ def _image_block(mime: str, data: Any, index: int, number: int, place: _Place) -
     try:
         content = base64.b64decode(re.sub(r"\s", "", _joined(data)), validate=True)
     except (binascii.Error, ValueError):
-        return _image_problem(number, f"the {label} data is not valid base64")
+        return _image_problem(number, f"the {label} data is not valid base64", place)
     if not content.startswith(signatures):
-        return _image_problem(number, f"the data is not a {label} image")
+        return _image_problem(number, f"the data is not a {label} image", place)
     name = f"output-{index}-{hashlib.sha256(content).hexdigest()[:16]}{extension}"
     link = quote(f"{place.assets_link}/{name}")
     body = f"![Output image {number}]({link}){{ .rb-output-image }}"
     return _Block(body, assets={f"{place.assets_dir}/{name}": content})
 
 
-def _image_problem(number: int, problem: str) -> _Block:
-    note = _BAD_IMAGE.format(number=number, problem=problem)
-    return _Block(f'<p class="rb-output rb-note">{_escape(note)}</p>')
+def _image_problem(number: int, problem: str, place: _Place) -> _Block:
+    return _Block(str(place.html("note", _BAD_IMAGE.format(number=number, problem=problem))))
 
 
 def _svg_block(data: Any, index: int, place: _Place) -> _Block | None:
     document = _joined(data)
     digest = hashlib.sha256(f"{place.assets_dir}\0{index}\0{document}".encode()).hexdigest()[:10]
     svg = sanitize_svg(document, id_prefix=f"rb-{digest}-")
-    return _Block(f'<div class="rb-output rb-svg">{svg}</div>') if svg.strip() else None
+    return _Block(str(place.html("fragment", "svg", Markup(svg)))) if svg.strip() else None
 
 
 def _data_block(output: Mapping[str, Any], index: int, image_number: int, place: _Place) -> _Block | None:
@@ -417,40 +408,38 @@ def _data_block(output: Mapping[str, Any], index: int, image_number: int, place:
     if mime == "image/svg+xml":
         return _svg_block(value, index, place)
     if mime == CHECK_MIME:
-        return _checks_block(value)
+        return _checks_block(value, place)
     plain_lines = _line_count(terminal_text(_joined(data["text/plain"]))) if "text/plain" in data else None
     if mime == "text/html":
-        body = f'<div class="rb-output rb-html">{sanitize_html(_joined(value))}</div>'
+        body = place.html("fragment", "html", Markup(sanitize_html(_joined(value))))
         return _text_block(body, plain_lines or _line_count(_plain(_joined(value))), place)
     if mime == "text/markdown":
-        converted = sanitize_html(_markdown_html(_joined(value)))
-        body = f'<div class="rb-output rb-markdown">{converted}</div>'
+        converted = Markup(sanitize_html(_markdown_html(_joined(value))))
+        body = place.html("fragment", "markdown", converted)
         return _text_block(body, _line_count(_plain(_joined(value))), place)
     if mime == "application/json":
         text = _CONTROLS.sub("", json.dumps(value, indent=2, ensure_ascii=False, default=str))
-        return _text_block(_pre(text, "rb-output rb-json"), _line_count(text), place)
+        return _text_block(place.html("pre", text, "rb-output rb-json"), _line_count(text), place)
     text = terminal_text(_joined(value))
-    return _text_block(_pre(text, "rb-output rb-result"), _line_count(text), place) if text else None
+    if not text:
+        return None
+    return _text_block(place.html("pre", text, "rb-output rb-result"), _line_count(text), place)
 
 
-def _checks_block(value: Any) -> _Block | None:
+def _checks_block(value: Any, place: _Place) -> _Block | None:
     """A table of check results: status badge, check, detail; every value escaped."""
     items = value if isinstance(value, list) else [value]
-    rows = []
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        status = str(item.get("status", "unknown"))
-        badge = CHECK_STATUSES.get(status, "never-run")
-        name, detail = _escape(str(item.get("name", ""))), _escape(str(item.get("detail", "")))
-        rows.append(
-            f'<tr><td><span class="rb-badge rb-badge--{badge}">{_escape(status)}</span></td>'
-            f"<td>{name}</td><td>{detail}</td></tr>"
-        )
-    if not rows:
-        return None
-    head = "<thead><tr><th>Status</th><th>Check</th><th>Detail</th></tr></thead>"
-    return _Block(f'<table class="rb-output rb-checks">{head}<tbody>{"".join(rows)}</tbody></table>')
+    rows = [
+        {
+            "badge": CHECK_STATUSES.get(str(item.get("status", "unknown")), "never-run"),
+            "status": str(item.get("status", "unknown")),
+            "name": str(item.get("name", "")),
+            "detail": str(item.get("detail", "")),
+        }
+        for item in items
+        if isinstance(item, dict)
+    ]
+    return _Block(str(place.html("checks", rows))) if rows else None
 
 
 def _merged_streams(outputs: list[dict[str, Any]]) -> Iterator[tuple[int, Mapping[str, Any]]]:
@@ -485,6 +474,7 @@ def render_outputs(
     assets_dir: str,
     assets_link: str,
     fold_lines: int = 50,
+    templates: Templates | None = None,
 ) -> RenderedOutputs:
     """Render the outputs of one code cell as a fragment of a MkDocs page.
 
@@ -497,12 +487,15 @@ def render_outputs(
             ``disk-space.assets/20261129T171446.252Z-31a2e6``.
         fold_lines: Output longer than this many lines is folded into a closed
             ``<details>`` kept out of the search index.
+        templates: The templates of the render (default: the package's own).
 
     Returns:
         The fragment, the asset files it links to (named by output index and content hash,
         so the same run always gives the same names), and whether any of it is searchable.
     """
-    place = _Place(assets_dir.rstrip("/"), assets_link.rstrip("/"), fold_lines)
+    place = _Place(
+        assets_dir.rstrip("/"), assets_link.rstrip("/"), fold_lines, templates or package_templates()
+    )
     blocks: list[_Block] = []
     image_number = 0
     for index, output in _merged_streams(outputs):

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 
-from runbook.render.pages import STATE_LABELS, link, state_class
-from runbook.render.templates import render
-from runbook.render.text import when_html
-from runbook.source.frontmatter import SCHEDULES
 from runbook.record.standing import Standing
+from runbook.render.pages import STATE_LABELS, link, state_class, when_html
+from runbook.render.templates import Templates
+from runbook.source.frontmatter import SCHEDULES
 
 #: Dashboard order: what needs attention first.
 ATTENTION = ("failed", "timed_out", "interrupted", "abandoned", "stale", "never run", "succeeded")
 CADENCES = (*SCHEDULES, "other", "unscheduled")
 
 
-def _row(item: Standing, pages: dict[str, str], page: str) -> dict[str, str]:
+def _row(item: Standing, pages: dict[str, str], page: str, templates: Templates) -> dict[str, str]:
     latest = item.latest
     meta = item.runbook.meta
     return {
@@ -23,12 +22,12 @@ def _row(item: Standing, pages: dict[str, str], page: str) -> dict[str, str]:
         "state_class": state_class(item.state),
         "title": meta.title,
         "link": link(page, pages[item.runbook.slug]),
-        "last_run": when_html(latest.started_at) if latest else "never",
+        "last_run": when_html(templates, latest.started_at) if latest else "never",
         "environment": (latest.environment or "-") if latest else "-",
         "owner": meta.owner,
         "schedule": meta.schedule or "-",
         "risk": meta.risk,
-        "next_due": when_html(item.next_due) if item.next_due else "-",
+        "next_due": when_html(templates, item.next_due) if item.next_due else "-",
     }
 
 
@@ -48,7 +47,7 @@ def facts(item: Standing, pages: dict[str, str]) -> list[object]:
     ]
 
 
-def dashboard(standings: list[Standing], pages: dict[str, str], built_iso: str, root: str | None) -> str:
+def dashboard(standings: list[Standing], pages: dict[str, str], built_iso: str, templates: Templates) -> str:
     """``runbooks/index.md``: every runbook, failed and stale first, built at ``built_iso``."""
     page = "runbooks/index.md"
     ordered = sorted(
@@ -57,12 +56,11 @@ def dashboard(standings: list[Standing], pages: dict[str, str], built_iso: str, 
     )
     counts = Counter(STATE_LABELS.get(s.state, s.state) for s in standings)
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no runbooks yet"
-    return render(
+    return templates.markdown(
         "dashboard.md.j2",
-        root,
         counts=f"{len(standings)} runbooks: {summary}" if standings else summary,
         built_iso=built_iso,
-        rows=[_row(s, pages, page) for s in ordered],
+        rows=[_row(s, pages, page, templates) for s in ordered],
     )
 
 
@@ -72,7 +70,7 @@ def cadence(schedule: str | None) -> str:
     return schedule if schedule in SCHEDULES else "other"
 
 
-def calendar(standings: list[Standing], pages: dict[str, str], root: str | None) -> str:
+def calendar(standings: list[Standing], pages: dict[str, str], templates: Templates) -> str:
     """``runbooks/calendar.md``: runbooks grouped by how often they are due."""
     page = "runbooks/calendar.md"
     titles = {"other": "Other intervals", "unscheduled": "Unscheduled (run on demand)"}
@@ -86,7 +84,7 @@ def calendar(standings: list[Standing], pages: dict[str, str], root: str | None)
             groups.append(
                 {
                     "title": titles.get(name, name.capitalize()),
-                    "rows": [_row(s, pages, page) for s in members],
+                    "rows": [_row(s, pages, page, templates) for s in members],
                 }
             )
-    return render("calendar.md.j2", root, groups=groups)
+    return templates.markdown("calendar.md.j2", groups=groups)

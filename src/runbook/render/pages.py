@@ -12,14 +12,17 @@ import json
 import posixpath
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from runbook.source.model import Runbook
+from markupsafe import Markup
+
 from runbook.record.model import SECRET_MASK, CheckResult, RunRecord
-from runbook.render.outputs import render_outputs
-from runbook.render.templates import render
-from runbook.render.text import duration, exec_command, html_text, iso_utc, value_text, when_html
 from runbook.record.standing import Standing
+from runbook.render.outputs import render_outputs
+from runbook.render.templates import Templates
+from runbook.render.text import duration, exec_command, html_text, iso_utc, value_text
+from runbook.source.model import Runbook
 
 FOLD_LINES = 50
 HISTORY = 10
@@ -76,7 +79,7 @@ def front_matter(**values: Any) -> str:
     return "\n".join(f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in escaped.items())
 
 
-def _run_facts(record: RunRecord, runbook: Runbook, page: str) -> dict[str, Any]:
+def _run_facts(record: RunRecord, runbook: Runbook, page: str, templates: Templates) -> dict[str, Any]:
     failure = record.failure
     secret = {p.name for p in runbook.parameters if p.secret}
     return {
@@ -84,7 +87,7 @@ def _run_facts(record: RunRecord, runbook: Runbook, page: str) -> dict[str, Any]
         "status": STATE_LABELS.get(record.status, record.status),
         "status_class": state_class(record.status),
         "started_iso": iso_utc(record.started_at),
-        "started_html": when_html(record.started_at),
+        "started_html": when_html(templates, record.started_at),
         "took": duration(record.duration_s),
         "user": record.operator.get("user", "unknown"),
         "host": record.operator.get("host", "unknown"),
@@ -125,6 +128,11 @@ def _checks_summary(checks: tuple[CheckResult, ...]) -> str:
     return f"{len(checks)} check{'s' if len(checks) != 1 else ''}: {shown}"
 
 
+def when_html(templates: Templates, moment: datetime | str) -> str:
+    """A UTC time as ``<time>`` (the ``when`` partial); the site's script adds how long ago."""
+    return str(templates.html("page", "when", iso_utc(moment)))
+
+
 def _cells_by_step(nb: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     if not nb:
         return {}
@@ -136,7 +144,11 @@ def _cells_by_step(nb: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
 
 
 def _step_outputs(
-    cell: dict[str, Any] | None, record: RunRecord | None, page: str, tags: tuple[str, ...]
+    cell: dict[str, Any] | None,
+    record: RunRecord | None,
+    page: str,
+    tags: tuple[str, ...],
+    templates: Templates,
 ) -> Rendered:
     if cell is None or record is None or "hide-output" in tags:
         return Rendered("")
@@ -146,46 +158,47 @@ def _step_outputs(
         assets_dir=assets_dir,
         assets_link=link(page, assets_dir + "/x")[: -len("/x")],
         fold_lines=FOLD_LINES,
+        templates=templates,
     )
     markdown = rendered.markdown
     if markdown and "no-search" in tags:
-        markdown = f'<div class="rb-outputs" data-search-exclude markdown="1">\n\n{markdown}\n\n</div>'
+        markdown = str(templates.html("page", "unsearched", Markup(markdown)))
     return Rendered(markdown, dict(rendered.assets))
 
 
-def _step_meta(step: Any, result: Any) -> str:
+def _step_meta(step: Any, result: Any, templates: Templates) -> str:
+    """The step's header: status badge, name, when it ran and took, whether it writes."""
     status = result.status if result else "not run"
-    meta = [
-        f'<span class="rb-badge rb-badge--{state_class(status)}">{STATE_LABELS.get(status, status)}</span>'
-    ]
-    meta.append(f"<strong>{html_text(step.name)}</strong>")
-    if result and result.started_at:
-        meta.append(f"ran at {when_html(result.started_at)}")
-        meta.append(f"took {duration(result.duration_s)}")
-    if step.effect == "write":
-        meta.append('<span class="rb-effect-write">writes</span>')
-    anchor = f"step-{html_text(step.name)}"
-    return (
-        f'<div class="rb-step rb-step--{state_class(status)}" id="{anchor}" markdown="0">\n'
-        f'<p class="rb-step__meta">{" · ".join(meta)}</p>\n</div>'
+    ran = result is not None and bool(result.started_at)
+    return str(
+        templates.html(
+            "page",
+            "step_meta",
+            step.name,
+            state_class(status),
+            STATE_LABELS.get(status, status),
+            iso_utc(result.started_at) if ran else None,
+            duration(result.duration_s) if ran else None,
+            step.effect == "write",
+        )
     )
 
 
-def _stop_note(record: RunRecord | None, step_name: str) -> str:
+def _stop_note(record: RunRecord | None, step_name: str, templates: Templates) -> str:
     """The reason a step stopped without an error output (timeout, interruption)."""
     failure = record.failure if record else None
     result = next((s for s in record.steps if s.name == step_name), None) if record else None
     if not failure or failure.step_name != step_name or not result or result.status == "failed":
         return ""
-    title = f"{html_text(failure.exception)}: {html_text(failure.message)}"
-    return (
-        '<div class="admonition failure rb-error" markdown="0">\n'
-        f'<p class="admonition-title">{title}</p>\n</div>'
-    )
+    return str(templates.html("page", "stop_note", failure.exception, failure.message))
 
 
 def notebook_body(
-    runbook: Runbook, record: RunRecord | None, run_nb: dict[str, Any] | None, page: str
+    runbook: Runbook,
+    record: RunRecord | None,
+    run_nb: dict[str, Any] | None,
+    page: str,
+    templates: Templates,
 ) -> Rendered:
     """The runbook's prose and code, each step followed by its outputs from ``record``."""
     steps = {s.cell_index: s for s in runbook.steps}
@@ -203,19 +216,17 @@ def notebook_body(
         fence = _fence(source)
         code = f"{fence}python\n{source}\n{fence}"
         if step is None:  # the parameters cell
-            blocks.append(
-                f'<p class="rb-parameters-title"><strong>Parameters</strong> (defaults)</p>\n\n{code}'
-            )
+            blocks += [str(templates.html("page", "parameters_title")), code]
             continue
         result = next((s for s in record.steps if s.name == step.name), None) if record else None
-        blocks.append(_step_meta(step, result))
+        blocks.append(_step_meta(step, result, templates))
         if "hide-input" not in step.tags:
             blocks.append(code)
-        outputs = _step_outputs(run_cells.get(step.name), record, page, step.tags)
+        outputs = _step_outputs(run_cells.get(step.name), record, page, step.tags, templates)
         if outputs.markdown:
             blocks.append(outputs.markdown)
         assets.update(outputs.assets)
-        note = _stop_note(record, step.name)
+        note = _stop_note(record, step.name, templates)
         if note:
             blocks.append(note)
     return Rendered("\n\n".join(b.strip("\n") for b in blocks if b.strip()), assets)
@@ -228,37 +239,31 @@ def runbook_page(
     history: list[RunRecord],
     run_nb: dict[str, Any] | None,
     faq: list[FaqLink],
-    project_root: str | None = None,
+    templates: Templates,
 ) -> Rendered:
     """The page of one runbook (or notebook page of the docs)."""
     meta = runbook.meta
     latest = standing.latest
-    body = notebook_body(runbook, latest, run_nb, page)
-    changed = (
-        '!!! warning "The code changed since this run"\n\n'
-        "    The outputs below are from the last run, of an earlier version of the code. Run it again.\n\n"
-        if standing.changed
-        else ""
-    )
-    markdown = render(
+    body = notebook_body(runbook, latest, run_nb, page, templates)
+    changed = templates.markdown("partials/code_changed.md.j2") if standing.changed else ""
+    markdown = templates.markdown(
         "runbook.md.j2",
-        project_root,
         front_matter=front_matter(title=meta.title, description=meta.summary, tags=list(meta.tags)),
         title=meta.title,
         summary=meta.summary,
         state_class=state_class(standing.state),
         state_label=STATE_LABELS.get(standing.state, standing.state),
-        latest=_run_facts(latest, runbook, page) if latest else None,
+        latest=_run_facts(latest, runbook, page, templates) if latest else None,
         owner=meta.owner,
         risk=meta.risk,
         schedule=meta.schedule or "none",
-        next_due=when_html(standing.next_due) if standing.next_due else None,
+        next_due=when_html(templates, standing.next_due) if standing.next_due else None,
         command=exec_command(
             runbook, latest.parameters if latest else None, latest.environment if latest else None
         ),
         faq=[{"question": f.question, "link": link(page, f.page) + "#" + f.anchor} for f in faq],
         body=changed + body.markdown,
-        history=[_run_facts(r, runbook, page) for r in history],
+        history=[_run_facts(r, runbook, page, templates) for r in history],
     )
     return Rendered(markdown, body.assets)
 
@@ -268,23 +273,22 @@ def run_page(
     record: RunRecord,
     run_nb: dict[str, Any] | None,
     runbook_page_path: str,
-    project_root: str | None = None,
+    templates: Templates,
 ) -> Rendered:
     """The page of one run: its record, steps and outputs. Kept out of the navigation."""
     page = run_page_path(record.slug, record.run_id)
     cells = _cells_by_step(run_nb)
     outputs, assets = [], {}
     for step in record.steps:
-        rendered = _step_outputs(cells.get(step.name), record, page, ())
-        note = _stop_note(record, step.name)
+        rendered = _step_outputs(cells.get(step.name), record, page, (), templates)
+        note = _stop_note(record, step.name, templates)
         if rendered.markdown or note:
             outputs.append(
                 {"name": step.name, "markdown": "\n\n".join(p for p in (rendered.markdown, note) if p)}
             )
         assets.update(rendered.assets)
-    markdown = render(
+    markdown = templates.markdown(
         "run.md.j2",
-        project_root,
         front_matter=front_matter(
             title=f"{runbook.meta.title}: run {record.run_id}",
             description=f"{record.status} run of {runbook.slug}",
@@ -293,7 +297,7 @@ def run_page(
             hide=["navigation"],
         ),
         title=runbook.meta.title,
-        run=_run_facts(record, runbook, page),
+        run=_run_facts(record, runbook, page, templates),
         runbook_link=link(page, runbook_page_path),
         command=exec_command(runbook, record.parameters, record.environment),
         outputs=outputs,

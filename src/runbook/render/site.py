@@ -1,39 +1,78 @@
-"""The render orchestrator: a project's sources and run store become the site's pages.
+"""The render orchestrator: the render inputs, as values, become the site's pages.
 
-:func:`render_site` returns plain values (pages as Markdown by docs-relative path, asset
-files, the sources they replace, warnings); the MkDocs plugin and ``runbook render`` are
-two adapters that publish them.
+:func:`render_site` takes a :class:`RenderInputs` (parsed runbooks, run records, a way to
+read a run's notebook, the FAQ, page paths, the docs folder's facts, the problems found
+while gathering them) and returns plain values (pages as Markdown by docs-relative path,
+asset files, the sources they replace, warnings). It reads no project files and writes
+no cache but its own. Gathering the inputs is the site stage's job
+(:func:`runbook.site.inputs.collect_inputs`); the MkDocs plugin and ``runbook render`` are
+two adapters that publish the result.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from runbook.errors import RunbookError
-from runbook.source.model import Runbook
-from runbook.source.project import Project
 from runbook.record.model import RunRecord
+from runbook.record.standing import Standing, standing
 from runbook.render import overview
-from runbook.render.cache import RenderCache, templates_fingerprint
+from runbook.render.cache import RenderCache
 from runbook.render.cache import key as cache_key
-from runbook.render.faq import FaqCategory, load_faq, unknown_runbooks
+from runbook.render.faq import FaqCategory, unknown_runbooks
 from runbook.render.pages import HISTORY, FaqLink, link, run_page, run_page_path, runbook_page
-from runbook.render.templates import OVERRIDES, render
+from runbook.render.templates import Templates
 from runbook.render.text import iso_utc
-from runbook.record.standing import standing
-from runbook.store import open_store
+from runbook.source.model import Runbook
 
 DASHBOARD = "runbooks/index.md"
 CALENDAR = "runbooks/calendar.md"
 FAQ_INDEX = "faq/index.md"
 TRAINING_INDEX = "training/index.md"
+#: Pages generated unless the docs folder has one of its own at that path.
+OVERVIEW_PAGES = (DASHBOARD, CALENDAR, FAQ_INDEX, TRAINING_INDEX)
 RENDER_CACHE = ".runbook/cache/render"
 #: Stands for the build time in cached overview pages; replaced on every render.
 BUILT_AT = "\x00built-at\x00"
+
+NotebookLoader = Callable[[RunRecord], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class RenderInputs:
+    """Everything a render reads, gathered beforehand.
+
+    Attributes:
+        runbooks: parsed notebooks with a unique slug, in slug order.
+        records: every runbook's runs by slug, newest first.
+        notebook: the executed notebook of a run (None when it has none or it is unreadable).
+        faq: the FAQ categories.
+        pages: each notebook's page, docs-relative, by slug.
+        docs_dir: the docs folder, relative to the project root (``docs``).
+        handwritten: the :data:`OVERVIEW_PAGES` the docs folder has by hand.
+        template_folders: where templates are looked up, first folder first.
+        parse_errors: notebooks that did not parse, one line each.
+        clashes: slugs used by more than one file, one line each.
+        faq_problems: FAQ files and entries that are malformed, one line each.
+        store_problems: runs the store skipped as unreadable, one line each.
+    """
+
+    runbooks: Sequence[Runbook]
+    records: Mapping[str, Sequence[RunRecord]]
+    notebook: NotebookLoader
+    faq: Sequence[FaqCategory]
+    pages: Mapping[str, str]
+    docs_dir: str
+    handwritten: frozenset[str]
+    template_folders: tuple[Path, ...]
+    parse_errors: Sequence[str] = ()
+    clashes: Sequence[str] = ()
+    faq_problems: Sequence[str] = ()
+    store_problems: Sequence[str] = ()
 
 
 @dataclass
@@ -56,73 +95,71 @@ class Site:
     warnings: list[str] = field(default_factory=list)
 
 
-def render_site(project: Project, now: datetime | None = None, *, use_cache: bool = True) -> Site:
+@dataclass(frozen=True)
+class _Render:
+    """What every part of one render shares."""
+
+    inputs: RenderInputs
+    templates: Templates
+    cache: RenderCache | None
+
+
+def render_site(
+    inputs: RenderInputs, *, now: datetime | None = None, cache: RenderCache | None = None
+) -> Site:
     """Render every notebook, its recent runs, the overview pages, the FAQ and training.
 
-    With ``use_cache``, a notebook whose source, runs and standing are unchanged since an
-    earlier render is taken from the render cache (``.runbook/cache/render``), and cache
-    entries no runbook uses any more are pruned (:mod:`runbook.prune`).
+    Args:
+        inputs: what to render.
+        now: the build time the dashboard shows, and the time standings are computed at
+            (default: the clock).
+        cache: with a render cache, a notebook whose source, runs, standing and templates
+            are unchanged since an earlier render is taken from it, and entries no runbook
+            uses any more are pruned (:mod:`runbook.prune`).
+
+    Returns:
+        The pages, assets and warnings of the site.
     """
     now = now or datetime.now(timezone.utc)
-    site = Site()
-    cache = RenderCache(project.root / RENDER_CACHE) if use_cache else None
-    templates = templates_fingerprint(project.root / OVERRIDES)
-    runbooks = project.runbooks(on_error=lambda exc: site.warnings.append(str(exc)))
-    for slug, paths in project.clashes().items():
-        site.warnings.append(f"runbook name '{slug}' is used by {', '.join(map(project.relative, paths))}")
-    records = open_store(project.runs_dir).by_slug()
-    faq_rel = project.relative(project.docs_dir / "faq")
-    categories, problems = load_faq(project.docs_dir / "faq", faq_rel)
-    site.warnings += problems + unknown_runbooks(categories, {rb.slug for rb in runbooks})
-    faq_links = _faq_links(categories)
-    docs_prefix = project.relative(project.docs_dir) + "/"
-    tracks = training_tracks(runbooks)
+    site = Site(warnings=[*inputs.parse_errors, *inputs.clashes, *inputs.faq_problems])
+    site.warnings += unknown_runbooks(list(inputs.faq), {rb.slug for rb in inputs.runbooks})
+    site.warnings += inputs.store_problems
+    render = _Render(inputs, Templates.load(inputs.template_folders), cache)
+    faq_links = _faq_links(inputs.faq)
+    docs_prefix = inputs.docs_dir + "/"
+    tracks = training_tracks(list(inputs.runbooks))
     standings = {}
-    for runbook in runbooks:
-        page = project.page_path(runbook)
-        history = records.get(runbook.slug, [])[:HISTORY]
+    for runbook in inputs.runbooks:
+        page = inputs.pages[runbook.slug]
+        history = list(inputs.records.get(runbook.slug, ()))[:HISTORY]
         standings[runbook.slug] = standing(runbook, history[0] if history else None, now)
         links = faq_links.get(runbook.slug, [])
-        _render_notebook(
-            project, site, runbook, page, standings[runbook.slug], history, links, cache, templates
-        )
-        site.pages[page] += _training_footer(project, runbook, page, tracks)
+        _render_notebook(render, site, runbook, standings[runbook.slug], history, links)
+        site.pages[page] += _training_footer(render, runbook, page, tracks)
         if runbook.path.startswith(docs_prefix):
             site.replaced.add(page)
-    _render_overview(project, site, runbooks, standings, now, cache, templates)
-    _render_faq(project, site, categories, {rb.slug: rb for rb in runbooks})
-    _render_training(project, site, tracks)
+    _render_overview(render, site, standings, now)
+    _render_faq(render, site)
+    _render_training(render, site, tracks)
     if cache:
         cache.prune_unused()
-        project.prune_parse_cache()
     return site
 
 
-def _notebook(store_root: Path, record: RunRecord) -> dict[str, Any] | None:
-    path = store_root / record.slug / record.run_id / "notebook.ipynb"
-    try:
-        data: dict[str, Any] = json.loads(path.read_text("utf-8"))
-        return data
-    except (OSError, ValueError):
-        return None
-
-
 def _render_notebook(
-    project: Project,
+    render: _Render,
     site: Site,
     runbook: Runbook,
-    page: str,
-    standing_: Any,
+    standing_: Standing,
     history: list[RunRecord],
     faq_links: list[FaqLink],
-    cache: RenderCache | None,
-    templates: list[tuple[str, int]],
 ) -> None:
     """Add a notebook's page and its run pages to ``site``, from the cache when unchanged."""
-    entry_key = _cache_key(runbook, page, standing_, history, faq_links, templates) if cache else ""
+    page, cache = render.inputs.pages[runbook.slug], render.cache
+    entry_key = _cache_key(runbook, page, standing_, history, faq_links, render.templates) if cache else ""
     cached = cache.get(entry_key) if cache else None
     if cached is None:
-        pages, assets = _notebook_pages(project, runbook, page, standing_, history, faq_links)
+        pages, assets = _notebook_pages(render, runbook, page, standing_, history, faq_links)
         if cache:
             cache.put(entry_key, pages, assets)
     else:
@@ -133,16 +170,16 @@ def _render_notebook(
 
 
 def _notebook_pages(
-    project: Project,
+    render: _Render,
     runbook: Runbook,
     page: str,
-    standing_: Any,
+    standing_: Standing,
     history: list[RunRecord],
     faq_links: list[FaqLink],
 ) -> tuple[dict[str, str], dict[str, bytes]]:
-    root = str(project.root)
-    notebooks = {r.run_id: _notebook(project.runs_dir, r) for r in history if r.status != "abandoned"}
+    notebooks = {r.run_id: render.inputs.notebook(r) for r in history}
     latest = history[0] if history else None
+    templates = render.templates
     rendered = runbook_page(
         runbook,
         page,
@@ -150,11 +187,11 @@ def _notebook_pages(
         history,
         notebooks.get(latest.run_id) if latest else None,
         faq_links,
-        root,
+        templates,
     )
     pages, assets = {page: rendered.markdown}, dict(rendered.assets)
     for record in history:
-        run = run_page(runbook, record, notebooks.get(record.run_id), page, root)
+        run = run_page(runbook, record, notebooks.get(record.run_id), page, templates)
         pages[run_page_path(record.slug, record.run_id)] = run.markdown
         assets.update(run.assets)
     return pages, assets
@@ -163,10 +200,10 @@ def _notebook_pages(
 def _cache_key(
     runbook: Runbook,
     page: str,
-    standing_: Any,
+    standing_: Standing,
     history: list[RunRecord],
     faq_links: list[FaqLink],
-    templates: list[tuple[str, int]],
+    templates: Templates,
 ) -> str:
     return cache_key(
         runbook.source_hash,
@@ -176,11 +213,11 @@ def _cache_key(
         [standing_.state, standing_.changed],
         [(f.question, f.page, f.anchor) for f in faq_links],
         standing_.next_due.isoformat() if standing_.next_due else None,
-        templates,
+        templates.digest,
     )
 
 
-def _faq_links(categories: list[FaqCategory]) -> dict[str, list[FaqLink]]:
+def _faq_links(categories: Sequence[FaqCategory]) -> dict[str, list[FaqLink]]:
     links: dict[str, list[FaqLink]] = {}
     for category in categories:
         for entry in category.entries:
@@ -189,34 +226,26 @@ def _faq_links(categories: list[FaqCategory]) -> dict[str, list[FaqLink]]:
     return links
 
 
-def _render_overview(
-    project: Project,
-    site: Site,
-    runbooks: list[Runbook],
-    standings: dict[str, Any],
-    now: datetime,
-    cache: RenderCache | None,
-    templates: list[tuple[str, int]],
-) -> None:
+def _render_overview(render: _Render, site: Site, standings: dict[str, Standing], now: datetime) -> None:
     """The dashboard and the calendar, from the cache while no row changed.
 
     The build time the dashboard prints is filled in after the cache, so it alone never
     makes the thousand-row pages render again.
     """
-    wanted = [p for p in (DASHBOARD, CALENDAR) if not (project.docs_dir / p).exists()]
+    wanted = [p for p in (DASHBOARD, CALENDAR) if p not in render.inputs.handwritten]
     if not wanted:
         return
-    operational = [rb for rb in runbooks if rb.meta.kind == "runbook"]
-    pages = {rb.slug: project.page_path(rb) for rb in operational}
+    cache, templates = render.cache, render.templates
+    operational = [rb for rb in render.inputs.runbooks if rb.meta.kind == "runbook"]
+    pages = {rb.slug: render.inputs.pages[rb.slug] for rb in operational}
     rows = [standings[rb.slug] for rb in operational]
     facts = [overview.facts(r, pages) for r in rows] if cache else []
-    entry_key = cache_key("overview", wanted, facts, templates) if cache else ""
+    entry_key = cache_key("overview", wanted, facts, templates.digest) if cache else ""
     cached = cache.get(entry_key) if cache else None
     if cached is None:
-        root = str(project.root)
         renderers = {
-            DASHBOARD: lambda: overview.dashboard(rows, pages, BUILT_AT, root),
-            CALENDAR: lambda: overview.calendar(rows, pages, root),
+            DASHBOARD: lambda: overview.dashboard(rows, pages, BUILT_AT, templates),
+            CALENDAR: lambda: overview.calendar(rows, pages, templates),
         }
         cached = {p: renderers[p]() for p in wanted}, {}
         if cache:
@@ -225,39 +254,33 @@ def _render_overview(
         site.pages[path] = markdown.replace(BUILT_AT, iso_utc(now))
 
 
-def _render_faq(
-    project: Project, site: Site, categories: list[FaqCategory], runbooks: dict[str, Runbook]
-) -> None:
-    root = str(project.root)
-    for category in categories:
+def _render_faq(render: _Render, site: Site) -> None:
+    inputs = render.inputs
+    runbooks = {rb.slug: rb for rb in inputs.runbooks}
+    for category in inputs.faq:
         entries = [
             {
                 "question": entry.question,
                 "answer": entry.answer,
                 "tags": entry.tags,
                 "runbooks": [
-                    {
-                        "title": runbooks[s].meta.title,
-                        "link": link(category.page, project.page_path(runbooks[s])),
-                    }
+                    {"title": runbooks[s].meta.title, "link": link(category.page, inputs.pages[s])}
                     for s in entry.runbooks
                     if s in runbooks
                 ],
             }
             for entry in category.entries
         ]
-        site.pages[category.page] = render(
+        site.pages[category.page] = render.templates.markdown(
             "faq.md.j2",
-            root,
             title=category.title,
             description=category.description or category.title,
             entries=entries,
         )
-        site.replaced.add(category.source[len(project.relative(project.docs_dir)) + 1 :])
-    if categories and not (project.docs_dir / FAQ_INDEX).exists():
-        site.pages[FAQ_INDEX] = render(
+        site.replaced.add(category.source[len(inputs.docs_dir) + 1 :])
+    if inputs.faq and FAQ_INDEX not in inputs.handwritten:
+        site.pages[FAQ_INDEX] = render.templates.markdown(
             "faq_index.md.j2",
-            root,
             categories=[
                 {
                     "title": c.title,
@@ -267,7 +290,7 @@ def _render_faq(
                         for e in c.entries
                     ],
                 }
-                for c in categories
+                for c in inputs.faq
             ],
         )
 
@@ -295,12 +318,11 @@ def training_tracks(runbooks: list[Runbook]) -> dict[str, list[Runbook]]:
     return tracks
 
 
-def _render_training(project: Project, site: Site, tracks: dict[str, list[Runbook]]) -> None:
-    if not any(tracks.values()) or (project.docs_dir / TRAINING_INDEX).exists():
+def _render_training(render: _Render, site: Site, tracks: dict[str, list[Runbook]]) -> None:
+    if not any(tracks.values()) or TRAINING_INDEX in render.inputs.handwritten:
         return
-    site.pages[TRAINING_INDEX] = render(
+    site.pages[TRAINING_INDEX] = render.templates.markdown(
         "training_index.md.j2",
-        str(project.root),
         tracks=[
             {
                 "level": level,
@@ -310,7 +332,7 @@ def _render_training(project: Project, site: Site, tracks: dict[str, list[Runboo
                     {
                         "title": p.meta.title,
                         "summary": p.meta.summary,
-                        "link": link(TRAINING_INDEX, project.page_path(p)),
+                        "link": link(TRAINING_INDEX, render.inputs.pages[p.slug]),
                     }
                     for p in pages
                 ],
@@ -320,29 +342,28 @@ def _render_training(project: Project, site: Site, tracks: dict[str, list[Runboo
     )
 
 
-def _training_footer(project: Project, runbook: Runbook, page: str, tracks: dict[str, list[Runbook]]) -> str:
+def _training_footer(render: _Render, runbook: Runbook, page: str, tracks: dict[str, list[Runbook]]) -> str:
     """Objectives, prerequisites and previous/next links of a training page."""
     meta = runbook.meta
     if meta.kind != "training" or meta.level not in TRACKS:
         return ""
     track = tracks[meta.level]
     position = next((i for i, r in enumerate(track) if r.slug == runbook.slug), 0)
-    return render(
+    return render.templates.markdown(
         "training_footer.md.j2",
-        str(project.root),
         level=meta.level,
         track=TRACKS[meta.level][0],
         objectives=list(meta.objectives),
         prerequisites=list(meta.prerequisites),
-        previous=_neighbour(project, track, position - 1, page),
-        next=_neighbour(project, track, position + 1, page),
+        previous=_neighbour(render, track, position - 1, page),
+        next=_neighbour(render, track, position + 1, page),
     )
 
 
-def _neighbour(project: Project, track: list[Runbook], index: int, page: str) -> dict[str, str] | None:
+def _neighbour(render: _Render, track: list[Runbook], index: int, page: str) -> dict[str, str] | None:
     if not 0 <= index < len(track):
         return None
-    return {"title": track[index].meta.title, "link": link(page, project.page_path(track[index]))}
+    return {"title": track[index].meta.title, "link": link(page, render.inputs.pages[track[index].slug])}
 
 
 def write_site(site: Site, out: Path, docs_dir: Path) -> list[Path]:

@@ -7,6 +7,7 @@ so it reads as literal text in Markdown and HTML alike.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shlex
@@ -17,6 +18,9 @@ from markupsafe import escape
 
 #: Markdown punctuation, escaped with a backslash; ``<``, ``>`` and ``&`` become entities.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+#: Escaped beyond html.escape so that no line of output text or sanitized HTML can open a
+#: code fence (pymdownx.superfences reads fences before raw HTML blocks are set aside).
+FENCE_ENTITIES = {ord("`"): "&#96;", ord("~"): "&#126;"}
 
 
 def md_text(value: Any) -> str:
@@ -28,6 +32,11 @@ def md_text(value: Any) -> str:
 def html_text(value: Any) -> str:
     """``value`` escaped for HTML text or a quoted attribute."""
     return str(escape(str(value)))
+
+
+def inert_html(text: str) -> str:
+    """``text`` as inert HTML text that no Markdown processor will read as syntax."""
+    return html.escape(text, quote=True).translate(FENCE_ENTITIES)
 
 
 def value_text(value: Any) -> str:
@@ -58,16 +67,6 @@ def exec_command(runbook: Any, values: dict[str, Any] | None = None, environment
 
 def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def when_html(moment: datetime | str) -> str:
-    """A UTC time as ``<time>``; the site's script adds how long ago (or ahead) it is.
-
-    The relative part is computed when the page is read, not when it is built, so a page
-    built once stays right and unchanged pages can come from the render cache.
-    """
-    iso = iso_utc(moment)
-    return f'<time class="rb-when" datetime="{iso}">{iso}</time>'
 
 
 def iso_utc(moment: datetime | str) -> str:

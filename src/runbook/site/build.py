@@ -79,9 +79,10 @@ def execute_due(
 
 def render_to(project: Project, out: Path) -> int:
     """Write the complete docs tree, rendered, to ``out``; the number of files written."""
-    from runbook.render.site import render_site, write_site
+    from runbook.render.site import write_site
+    from runbook.site.inputs import render_project
 
-    site = render_site(project)
+    site = render_project(project)
     for warning in site.warnings:
         log.warning(warning)
     return len(write_site(site, out, project.docs_dir))

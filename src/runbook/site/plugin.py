@@ -55,10 +55,10 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
     def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files | None:
         if not self.config.enabled or self.project is None:
             return files
-        from runbook.render.site import render_site
+        from runbook.site.inputs import render_project
 
         try:
-            site = render_site(self.project)
+            site = render_project(self.project)
         except RunbookError as exc:
             raise PluginError(str(exc)) from None
         for warning in site.warnings:

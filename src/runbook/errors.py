@@ -8,6 +8,8 @@ says where (file, key, parameter) and what to do.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TypeVar
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -20,10 +22,46 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in one file, and where: filled in by whoever found it."""
+
+    path: str
+    """The file as the user names it (relative to the project), or the option (``-f x.yml``)."""
+    message: str
+    """One line without the path: what is wrong and what to do."""
+    line: int = 0
+    """1-based line in the file; 0 when the problem is about the whole file."""
+    key: str | None = None
+    """The key or parameter the problem is about, when there is one."""
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+_Error = TypeVar("_Error", bound="RunbookError")
+
+
 class RunbookError(Exception):
     """Base class: bad usage or input. Exit code 2 unless a subclass says otherwise."""
 
     exit_code = EXIT_USAGE
+    problems: tuple[Problem, ...] = ()
+    """The located problems behind the error; empty when it was raised with a message only."""
+
+    @classmethod
+    def located(cls: type[_Error], problems: Iterable[Problem]) -> _Error:
+        """The error for problems in one file, worded ``path: first; second``.
+
+        Raises:
+            ValueError: no problems, or problems in different files.
+        """
+        found = tuple(problems)
+        if not found or len({p.path for p in found}) != 1:
+            raise ValueError("located() takes one or more problems in one file")
+        error = cls(f"{found[0].path}: " + "; ".join(p.message for p in found))
+        error.problems = found
+        return error
 
 
 class ProjectError(RunbookError):
@@ -32,11 +70,6 @@ class ProjectError(RunbookError):
 
 class FrontMatterError(RunbookError):
     """A runbook's front matter is missing, malformed or invalid."""
-
-    def __init__(self, path: str, problems: Iterable[str]) -> None:
-        self.path = path
-        self.problems = list(problems)
-        super().__init__(f"{path}: " + "; ".join(self.problems))
 
 
 class NotebookError(RunbookError):
@@ -61,6 +94,10 @@ class KernelError(RunbookError):
     """The kernel could not be found or started."""
 
     exit_code = EXIT_FAILED
+
+
+class InputTooLarge(RunbookError):
+    """A file, or a YAML document once its aliases are expanded, is past what the tool reads."""
 
 
 class StoreError(RunbookError):

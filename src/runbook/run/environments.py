@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from runbook.errors import EnvironmentProfileError
+from runbook.errors import EnvironmentProfileError, Problem
+from runbook.source import bounded_yaml
 
 DEFAULT_ENVIRONMENT = "local"
 PROFILE_KEYS = ("label", "production", "parameters", "runbooks")
@@ -85,26 +86,23 @@ def load(environments_dir: Path, name: str, rel_dir: str = "environments") -> En
     """Load and validate ``environments/<name>.yml``.
 
     Raises:
-        EnvironmentProfileError: unknown profile, malformed YAML or unknown keys.
+        EnvironmentProfileError: unknown profile, malformed YAML or unknown keys, each
+            problem located at its line.
+        InputTooLarge: the file is over 1 MB, or its aliases expand past 100,000 nodes.
     """
     known = available(environments_dir)
     if not _NAME.match(name) or name not in known:
         listed = ", ".join(known) if known else f"none; add {rel_dir}/{name}.yml"
         raise EnvironmentProfileError(f"unknown environment '{name}' (known: {listed})")
     rel = f"{rel_dir}/{name}.yml"
-    try:
-        data = yaml.safe_load((environments_dir / f"{name}.yml").read_text("utf-8")) or {}
-    except UnicodeDecodeError as exc:
-        raise EnvironmentProfileError(f"{rel}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise EnvironmentProfileError(
-            f"{rel}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"
-        ) from None
-    problems = _validate(data)
+    document = _read(environments_dir / f"{name}.yml", rel)
+    data = document.data or {}
+    problems = [
+        Problem(rel, message, (document.line(key) if key else None) or 1, key)
+        for key, message in _validate(data)
+    ]
     if problems:
-        raise EnvironmentProfileError(f"{rel}: " + "; ".join(problems))
+        raise EnvironmentProfileError.located(problems)
     return Environment(
         name=name,
         path=rel,
@@ -115,19 +113,40 @@ def load(environments_dir: Path, name: str, rel_dir: str = "environments") -> En
     )
 
 
-def _validate(data: Any) -> list[str]:
+def _read(path: Path, rel: str) -> bounded_yaml.YamlDocument:
+    """The profile's YAML, bounded (see :mod:`runbook.source.bounded_yaml`)."""
+    try:
+        text = bounded_yaml.read_limited(path, rel).decode("utf-8")
+        return bounded_yaml.compose(text, rel)
+    except OSError as exc:
+        raise EnvironmentProfileError.located([Problem(rel, f"cannot read: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        problem = Problem(rel, f"not UTF-8 text (byte {exc.start}); save it as UTF-8")
+        raise EnvironmentProfileError.located([problem]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        message = f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"
+        line = mark.line + 1 if mark is not None else 1
+        raise EnvironmentProfileError.located([Problem(rel, message, line)]) from None
+
+
+def _validate(data: Any) -> list[tuple[str | None, str]]:
+    """``(key, message)`` for every problem with a profile's value."""
     if not isinstance(data, dict):
-        return [f"expected a mapping with {', '.join(PROFILE_KEYS)}"]
-    problems = [
-        f"unknown key '{k}' (known: {', '.join(PROFILE_KEYS)})" for k in data if k not in PROFILE_KEYS
+        return [(None, f"expected a mapping with {', '.join(PROFILE_KEYS)}")]
+    problems: list[tuple[str | None, str]] = [
+        (str(k), f"unknown key '{k}' (known: {', '.join(PROFILE_KEYS)})")
+        for k in data
+        if k not in PROFILE_KEYS
     ]
     if "production" in data and not isinstance(data["production"], bool):
-        problems.append(f"'production': expected true or false, got {data['production']!r}")
+        problems.append(("production", f"'production': expected true or false, got {data['production']!r}"))
     if not isinstance(data.get("parameters") or {}, dict):
-        problems.append("'parameters': expected a mapping of parameter names to values")
+        problems.append(("parameters", "'parameters': expected a mapping of parameter names to values"))
     runbooks = data.get("runbooks") or {}
     if not isinstance(runbooks, dict) or not all(
         isinstance(v, (dict, type(None))) for v in runbooks.values()
     ):
-        problems.append("'runbooks': expected a mapping of runbook slugs to parameter mappings")
+        problems.append(("runbooks", "'runbooks': expected a mapping of runbook slugs to parameter mappings"))
     return problems

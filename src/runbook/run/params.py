@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from runbook.errors import ParameterError
+from runbook.source import bounded_yaml
 from runbook.source.model import Parameter, Runbook
 
 _TRUE = {"true", "yes", "on", "1", "y"}
@@ -39,11 +40,20 @@ def parse_assignments(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 
 def read_params_file(path: Path) -> dict[str, Any]:
-    """A ``-f params.yml`` file: a mapping of parameter names to values."""
+    """A ``-f params.yml`` file: a mapping of parameter names to values.
+
+    Raises:
+        ParameterError: the file cannot be read, is not YAML or not a mapping.
+        InputTooLarge: the file is over 1 MB, or its aliases expand past 100,000 nodes.
+    """
+    where = f"-f {path}"
     try:
-        data = yaml.safe_load(path.read_text("utf-8"))
+        text = bounded_yaml.read_limited(path, where).decode("utf-8")
+        data = bounded_yaml.compose(text, where).data
     except OSError as exc:
         raise ParameterError(f"-f {path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ParameterError(f"-f {path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -65,9 +75,10 @@ def coerce(param: Parameter, value: Any, source: str) -> Any:
 
     Raises:
         ParameterError: the value does not fit the type.
+        InputTooLarge: text parsed as YAML whose aliases expand past 10,000 nodes.
     """
     try:
-        return _coerce(param.type, value)
+        return _coerce(param.type, value, f"parameter '{param.name}' ({source})")
     except (ValueError, TypeError, yaml.YAMLError):
         shown = "••••••" if param.secret else repr(value)
         expected = _EXPECTED.get(param.type, param.type)
@@ -76,7 +87,7 @@ def coerce(param: Parameter, value: Any, source: str) -> Any:
         ) from None
 
 
-def _coerce(kind: str, value: Any) -> Any:
+def _coerce(kind: str, value: Any, where: str) -> Any:
     if kind == "str":
         if isinstance(value, (dict, list)):
             raise TypeError(value)
@@ -99,11 +110,11 @@ def _coerce(kind: str, value: Any) -> Any:
             raise TypeError(value)
         return float(value)
     if kind in ("list", "dict"):
-        loaded = yaml.safe_load(value) if isinstance(value, str) else value
+        loaded = bounded_yaml.load(value, where) if isinstance(value, str) else value
         if not isinstance(loaded, list if kind == "list" else dict):
             raise TypeError(value)
         return loaded
-    return yaml.safe_load(value) if isinstance(value, str) else value
+    return bounded_yaml.load(value, where) if isinstance(value, str) else value
 
 
 def unknown_key_error(runbook: Runbook, key: str, source: str) -> ParameterError:

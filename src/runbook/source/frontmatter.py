@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from runbook.errors import Problem
 from runbook.source.model import KINDS, LEVELS, RISKS, FrontMatter
 
 SCHEDULES = {
@@ -23,6 +24,9 @@ DURATION_HELP = "seconds or a duration like 90s, 10m, 2h"
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _EVERY = re.compile(r"^(\d+)([hd])$")
+
+#: ``(key, message)``: what the validator found, before it knows the file.
+Found = list[tuple[str | None, str]]
 
 #: Keys that jupytext (Markdown and MyST) keeps in the same front matter as ours.
 JUPYTEXT_KEYS = ("jupyter", "jupytext", "kernelspec")
@@ -75,58 +79,61 @@ def parse_schedule(value: Any) -> float:
     raise ValueError(value)
 
 
-def _string(data: dict[str, Any], key: str, problems: list[str]) -> str | None:
+def _string(data: dict[str, Any], key: str, problems: Found) -> str | None:
     value = data.get(key)
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        problems.append(f"'{key}': expected a non-empty string, got {value!r}")
+        problems.append((key, f"'{key}': expected a non-empty string, got {value!r}"))
         return None
     return value.strip()
 
 
 def _choice(
-    data: dict[str, Any], key: str, allowed: tuple[str, ...], default: str | None, problems: list[str]
+    data: dict[str, Any], key: str, allowed: tuple[str, ...], default: str | None, problems: Found
 ) -> str | None:
     value = data.get(key, default)
     if value is None or value in allowed:
         return value
-    problems.append(f"'{key}': expected {', '.join(allowed)}, got {value!r}")
+    problems.append((key, f"'{key}': expected {', '.join(allowed)}, got {value!r}"))
     return default
 
 
-def _words(data: dict[str, Any], key: str, problems: list[str]) -> tuple[str, ...] | None:
+def _words(data: dict[str, Any], key: str, problems: Found) -> tuple[str, ...] | None:
     value = data.get(key)
     if value is None:
         return None
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        problems.append(f"'{key}': expected a list of text items, got {value!r}")
+        problems.append((key, f"'{key}': expected a list of text items, got {value!r}"))
         return None
     return tuple(v.strip() for v in value)
 
 
-def validate_front_matter(data: Any) -> tuple[FrontMatter | None, list[str]]:
+def validate_front_matter(data: Any, rel: str) -> tuple[FrontMatter | None, list[Problem]]:
     """Validate raw front matter, collecting every problem.
 
     Args:
         data: the YAML-loaded front matter.
+        rel: the runbook's path, for the problems.
 
     Returns:
         The front matter (None when there are problems) and the list of problems, each
-        naming its key and what is allowed.
+        naming its key and what is allowed. Their lines are left for the caller, which
+        has the YAML.
     """
     if not isinstance(data, dict):
-        return None, [f"front matter: expected a mapping of keys, got {type(data).__name__}"]
-    problems: list[str] = []
+        return None, [Problem(rel, f"front matter: expected a mapping of keys, got {type(data).__name__}")]
+    problems: Found = []
     known = set(REQUIRED) | set(OPTIONAL) | set(JUPYTEXT_KEYS)
     for key in data:
         if key not in known:
-            problems.append(f"unknown front matter key '{key}' (known: {', '.join(REQUIRED + OPTIONAL)})")
+            listed = ", ".join(REQUIRED + OPTIONAL)
+            problems.append((str(key), f"unknown front matter key '{key}' (known: {listed})"))
     for key in REQUIRED:
         if data.get(key) is None:
-            problems.append(f"missing required key '{key}'")
+            problems.append((key, f"missing required key '{key}'"))
     title, summary, owner = (_string(data, k, problems) for k in REQUIRED)
     tags = _words(data, "tags", problems) or ()
     environments = _words(data, "environments", problems)
@@ -136,11 +143,11 @@ def validate_front_matter(data: Any) -> tuple[FrontMatter | None, list[str]]:
     risk = _choice(data, "risk", RISKS, "read-only", problems)
     level = _choice(data, "level", LEVELS, None, problems)
     if kind == "training" and level is None and "level" not in data:
-        problems.append(f"'level': training pages need a level ({', '.join(LEVELS)})")
+        problems.append(("level", f"'level': training pages need a level ({', '.join(LEVELS)})"))
     schedule, schedule_s = _timed(data, "schedule", parse_schedule, SCHEDULE_HELP, problems)
     timeout, timeout_s = _timed(data, "timeout", parse_duration, DURATION_HELP, problems)
     if problems:
-        return None, problems
+        return None, [Problem(rel, message, key=key) for key, message in problems]
     assert title and summary and owner and kind and risk
     return (
         FrontMatter(
@@ -164,7 +171,7 @@ def validate_front_matter(data: Any) -> tuple[FrontMatter | None, list[str]]:
 
 
 def _timed(
-    data: dict[str, Any], key: str, parser: Any, allowed: str, problems: list[str]
+    data: dict[str, Any], key: str, parser: Any, allowed: str, problems: Found
 ) -> tuple[str | None, float | None]:
     value = data.get(key)
     if value is None:
@@ -172,5 +179,5 @@ def _timed(
     try:
         return str(value), parser(value)
     except ValueError:
-        problems.append(f"'{key}': expected {allowed}, got {value!r}")
+        problems.append((key, f"'{key}': expected {allowed}, got {value!r}"))
         return None, None

@@ -2,9 +2,9 @@
 
 The checks reuse the parser, the profile loader and the FAQ loader, so a finding reads
 exactly like the error the other commands would give, but all of them are collected at
-once and each one names its line. On top of those: symlinks that leave the project,
-``environments:`` lists naming profiles that do not exist, clashing runbook names and
-hard-coded secrets.
+once, each at the line its loader located it (:class:`runbook.errors.Problem`). On top
+of those: symlinks that leave the project, ``environments:`` lists naming profiles that
+do not exist, clashing runbook names and hard-coded secrets.
 
 Secrets are found with detect-secrets' detectors, run per line:
 
@@ -36,12 +36,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from runbook.errors import InputTooLarge, ProjectError, RunbookError
+from runbook.render.faq import read_faq, unknown_runbook_problems
 from runbook.run import environments
-from runbook.errors import FrontMatterError, ProjectError, RunbookError
+from runbook.source import bounded_yaml
+from runbook.source.bounded_yaml import YamlDocument
 from runbook.source.project import CLASHING_SLUG, Project
-from runbook.render.faq import load_faq, unknown_runbooks
 
 SECRET_FOUND = (
     "hard-coded secret ({kind}): move it to an environment variable and reference it as ${{VAR}}, "
@@ -66,7 +66,6 @@ OUTSIDE_PROJECT = "{name}: outside the project at {root}; check files inside it"
 NO_SUCH_PATH = "{name}: no such file or folder"
 
 Selected = Callable[[str], bool]
-KeyPath = tuple[Any, ...]
 
 
 @dataclass(frozen=True, order=True)
@@ -177,165 +176,45 @@ def _notebooks(project: Project, selected: Selected) -> Iterator[Finding]:
 def _notebook(
     project: Project, slug: str, path: Path, rel: str, known: list[str], env_folder: str
 ) -> Iterator[Finding]:
-    from runbook.source.parse import read_text, split_front_matter
+    from runbook.source.parse import read_front_matter, read_text
 
     try:
         text = read_text(path, rel)
     except RunbookError as exc:
-        yield Finding(rel, 0, _strip_path(str(exc), rel))
+        yield from _findings(rel, exc)
         return
-    header = _front_matter_lines(text)
     try:
         project.load_path(slug, path, write_cache=False)
-    except FrontMatterError as exc:
-        for problem in exc.problems:
-            yield Finding(rel, _front_matter_problem_line(problem, header), problem)
     except RunbookError as exc:
-        message = _strip_path(str(exc), rel)
-        yield Finding(rel, _cell_problem_line(message, text), message)
+        yield from _findings(rel, exc)
     try:
-        front = split_front_matter(text, rel)
-    except FrontMatterError:
+        front: YamlDocument | None = read_front_matter(text, rel)
+    except RunbookError:  # the parser reported it just above
         front = None
-    if isinstance(front, dict):
-        yield from _unknown_environments(rel, front, header, known, env_folder)
+    if front is not None and isinstance(front.data, dict):
+        yield from _unknown_environments(rel, front, known, env_folder)
     yield from _scan_secrets(rel, text)
 
 
-def _front_matter_lines(text: str) -> dict[KeyPath, int]:
-    """File line of each key and list item in the front matter."""
-    lines = text.lstrip("\ufeff").splitlines()
-    if not lines or lines[0].strip() != "---":
-        return {}
-    end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
-    if end is None:
-        return {}
-    return _yaml_lines("\n".join(lines[1:end]), first_line=2)[0]
+def _findings(rel: str, error: RunbookError) -> Iterator[Finding]:
+    """A finding per problem the error located; one about the whole file when it has none."""
+    if not error.problems:
+        yield Finding(rel, 0, _strip_path(str(error), rel))
+    for problem in error.problems:
+        yield Finding(rel, problem.line, problem.message)
 
 
-def _front_matter_problem_line(problem: str, header: dict[KeyPath, int]) -> int:
-    invalid = re.match(r"front matter is not valid YAML at line (\d+)", problem)
-    if invalid:
-        return int(invalid.group(1))
-    key = re.search(r"'([^']+)'", problem)
-    return header.get((key.group(1),), 1) if key else 1
-
-
-def _unknown_environments(
-    rel: str, front: dict[str, Any], header: dict[KeyPath, int], known: list[str], folder: str
-) -> Iterator[Finding]:
-    names = front.get("environments")
+def _unknown_environments(rel: str, front: YamlDocument, known: list[str], folder: str) -> Iterator[Finding]:
+    names = front.data.get("environments")
     items = [names] if isinstance(names, str) else names if isinstance(names, list) else []
     for index, name in enumerate(items, start=1):
         if isinstance(name, str) and name.strip() and name.strip() not in known:
-            line = header.get(("environments", index), header.get(("environments",), 1))
             listed = ", ".join(known) or "none"
             yield Finding(
-                rel, line, UNKNOWN_ENVIRONMENT.format(name=name.strip(), known=listed, folder=folder)
+                rel,
+                front.line("environments", index) or 1,
+                UNKNOWN_ENVIRONMENT.format(name=name.strip(), known=listed, folder=folder),
             )
-
-
-def _cell_problem_line(message: str, text: str) -> int:
-    """The line a parser message about cells points to, 0 when it cannot be found."""
-    step = re.match(r"step (\d+)\b", message)
-    twice = re.match(r"two steps are named '(.+)'; ", message)
-    tagged = re.match(r"\d+ cells are tagged 'parameters'", message)
-    in_parameters = re.match(r"parameters cell line (\d+):", message)
-    if not (step or twice or tagged or in_parameters):
-        return 0
-    cells = _code_cells(text)
-    steps = [c for c in cells if "parameters" not in c.tags]
-    parameters = [c for c in cells if "parameters" in c.tags]
-    if step:
-        number = int(step.group(1))
-        return steps[number - 1].fence_line if number <= len(steps) else 0
-    if twice:
-        named = [c for c in steps if c.name == twice.group(1)]
-        return named[1].fence_line if len(named) > 1 else 0
-    if tagged:
-        return parameters[1].fence_line if len(parameters) > 1 else 0
-    assert in_parameters is not None
-    if not parameters or not parameters[0].source_line:
-        return 0
-    return parameters[0].source_line + int(in_parameters.group(1)) - 1
-
-
-@dataclass(frozen=True)
-class _CodeCell:
-    fence_line: int  # the opening fence; 0 when it could not be matched to the text
-    source_line: int  # the cell's first source line; 0 when unknown
-    name: Any
-    tags: tuple[str, ...]
-
-
-def _code_cells(text: str) -> list[_CodeCell]:
-    """The notebook's code cells as jupytext reads them, each matched to its fence in ``text``."""
-    import jupytext
-
-    from runbook.source.parse import detect_format
-
-    front = _safe_front(text)
-    try:
-        nb = jupytext.reads(text, fmt=detect_format(front, text))
-    except Exception:  # the parser reported the cells unreadable already
-        return []
-    blocks = _fenced_blocks(text.splitlines())
-    cells: list[_CodeCell] = []
-    position = 0
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        source = cell.source.strip("\n")
-        while position < len(blocks) and not _holds(blocks[position][1], source):
-            position += 1
-        fence_line, body = blocks[position] if position < len(blocks) else (0, "")
-        position += 1
-        skipped = body[: len(body) - len(source)].count("\n") if fence_line and body.endswith(source) else 0
-        tags = tuple(t for t in cell.metadata.get("tags") or [] if isinstance(t, str))
-        cells.append(
-            _CodeCell(
-                fence_line, fence_line + 1 + skipped if fence_line else 0, cell.metadata.get("name"), tags
-            )
-        )
-    return cells
-
-
-def _safe_front(text: str) -> dict[str, Any]:
-    from runbook.source.parse import split_front_matter
-
-    try:
-        front = split_front_matter(text, "")
-    except FrontMatterError:
-        return {}
-    return front if isinstance(front, dict) else {}
-
-
-_FENCE = re.compile(r"^(`{3,}|~{3,})\s*\S")
-
-
-def _fenced_blocks(lines: list[str]) -> list[tuple[int, str]]:
-    """``(opening line, body)`` of every fenced block that names a language."""
-    blocks: list[tuple[int, str]] = []
-    index = 0
-    while index < len(lines):
-        match = _FENCE.match(lines[index])
-        if not match:
-            index += 1
-            continue
-        fence = match.group(1)
-        end = index + 1
-        while end < len(lines) and not re.fullmatch(
-            rf"{re.escape(fence[0])}{{{len(fence)},}}\s*", lines[end]
-        ):
-            end += 1
-        blocks.append((index + 1, "\n".join(lines[index + 1 : end]).strip("\n")))
-        index = end + 1
-    return blocks
-
-
-def _holds(body: str, source: str) -> bool:
-    """Whether a fenced block's body is this cell (allowing MyST options and magics)."""
-    return body == source or body.endswith(f"\n{source}") or source.endswith(f"\n{body}")
 
 
 # -- environment profiles ----------------------------------------------------------
@@ -350,38 +229,32 @@ def _profiles(project: Project, selected: Selected) -> Iterator[Finding]:
         rel = project.relative(path)
         if not selected(rel) or (path.is_symlink() and not project.contains(path)):
             continue
-        text, problem = _read_yaml_text(path)
+        text, problem = _read_yaml_text(path, rel)
         if text is None:
             yield Finding(rel, 0, problem)
             continue
-        yield from _profile(folder, path.stem, rel, rel_dir, text)
+        yield from _profile(folder, path.stem, rel, rel_dir)
         yield from _scan_secrets(rel, text)
 
 
-def _profile(folder: Path, name: str, rel: str, rel_dir: str, text: str) -> Iterator[Finding]:
+def _profile(folder: Path, name: str, rel: str, rel_dir: str) -> Iterator[Finding]:
     try:
         environments.load(folder, name, rel_dir)
     except RunbookError as exc:
-        message = str(exc)
-        if message.startswith("unknown environment"):
+        if exc.problems:
+            yield from _findings(rel, exc)
+        else:  # the loader refuses a name it cannot take before it reads the file
             yield Finding(rel, 0, BAD_PROFILE_NAME.format(name=name))
-            return
-        lines, error_line = _yaml_lines(text)
-        for problem in _strip_path(message, rel).split("; "):
-            key = re.search(r"'([^']+)'", problem)
-            if problem.startswith("not valid YAML"):
-                line = error_line or 1
-            else:
-                line = lines.get((key.group(1),), 1) if key else 1
-            yield Finding(rel, line, problem)
 
 
-def _read_yaml_text(path: Path) -> tuple[str | None, str]:
+def _read_yaml_text(path: Path, rel: str) -> tuple[str | None, str]:
     """The file's text, or None and the reason it cannot be read."""
     try:
-        data = path.read_bytes()
+        data = bounded_yaml.read_limited(path, rel)
     except OSError as exc:
         return None, CANNOT_READ.format(reason=exc.strerror)
+    except InputTooLarge as exc:
+        return None, exc.problems[0].message
     try:
         return data.decode("utf-8"), ""
     except UnicodeDecodeError as exc:
@@ -395,88 +268,22 @@ def _faq(project: Project, selected: Selected) -> Iterator[Finding]:
     folder = project.docs_dir / "faq"
     if not folder.is_dir():
         return
-    rel_dir = project.relative(folder)
     texts: dict[str, str] = {}
-    unreadable = False
     for path in sorted(folder.glob("*.yml")):
         rel = project.relative(path)
-        text, problem = _read_yaml_text(path)
+        text, problem = _read_yaml_text(path, rel)
         if text is None:
-            unreadable = True
             if selected(rel):
                 yield Finding(rel, 0, problem)
         elif project.contains(path):
             texts[rel] = text
-    if not unreadable:
-        categories, problems = load_faq(folder, rel_dir)
-    else:  # the loader cannot skip unreadable files: give it the readable ones
-        categories, problems = _load_faq_copy(texts, rel_dir)
-    problems += unknown_runbooks(categories, set(project.sources))
-    for problem in problems:
-        source = next((r for r in texts if problem.startswith(f"{r}: ")), None)
-        if source is not None and selected(source):
-            message = _strip_path(problem, source)
-            yield Finding(source, _faq_problem_line(message, texts[source], categories, source), message)
+    categories, problems = read_faq(folder, project.relative(folder))
+    for found in problems + unknown_runbook_problems(categories, set(project.sources)):
+        if found.path in texts and selected(found.path):
+            yield Finding(found.path, found.line, found.message)
     for rel, text in texts.items():
         if selected(rel):
             yield from _scan_secrets(rel, text)
-
-
-def _load_faq_copy(texts: dict[str, str], rel_dir: str) -> tuple[list[Any], list[str]]:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as scratch:
-        for rel, text in texts.items():
-            (Path(scratch) / rel.rsplit("/", 1)[-1]).write_text(text, "utf-8")
-        return load_faq(Path(scratch), rel_dir)
-
-
-def _faq_problem_line(message: str, text: str, categories: list[Any], rel: str) -> int:
-    lines, error_line = _yaml_lines(text)
-    if message.startswith("not valid YAML"):
-        return error_line or 1
-    entry = re.match(r"entry (\d+)", message)
-    base: KeyPath = ("entries", int(entry.group(1))) if entry else ()
-    missing = re.search(r"names runbook '(.*)', which does not exist", message)
-    if entry and missing:
-        category = next(c for c in categories if c.source == rel)
-        slugs = category.entries[int(entry.group(1)) - 1].runbooks
-        return lines.get((*base, "runbooks", slugs.index(missing.group(1)) + 1), lines.get(base, 1))
-    key = re.search(r"'([^']+)'", message[entry.end() :] if entry else message)
-    keyed: KeyPath = (*base, key.group(1)) if key else ()
-    if keyed in lines:
-        return lines[keyed]
-    return lines.get(base, 1) if base else 1
-
-
-# -- YAML positions ----------------------------------------------------------------
-
-
-def _yaml_lines(text: str, first_line: int = 1) -> tuple[dict[KeyPath, int], int | None]:
-    """File lines of every mapping key and list item, and the line of a YAML error.
-
-    Keys are paths: ``("production",)``, ``("entries", 2, "answer")`` (items count from 1).
-    """
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return {}, (mark.line + first_line if mark is not None else None)
-    lines: dict[KeyPath, int] = {}
-
-    def walk(node: yaml.Node | None, path: KeyPath) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode):
-                    lines.setdefault((*path, key.value), key.start_mark.line + first_line)
-                    walk(value, (*path, key.value))
-        elif isinstance(node, yaml.SequenceNode):
-            for number, item in enumerate(node.value, start=1):
-                lines.setdefault((*path, number), item.start_mark.line + first_line)
-                walk(item, (*path, number))
-
-    walk(root, ())
-    return lines, None
 
 
 # -- secrets -----------------------------------------------------------------------

@@ -12,19 +12,26 @@ import hashlib
 import io
 import re
 import tokenize
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from runbook.errors import FrontMatterError, NotebookError
-from runbook.source.model import EFFECTS, Parameter, Runbook, Step, to_plain
+from runbook.errors import FrontMatterError, NotebookError, ParameterError, Problem
+from runbook.source import bounded_yaml
+from runbook.source.fences import CellLines
 from runbook.source.frontmatter import parse_duration, validate_front_matter
+from runbook.source.model import EFFECTS, Parameter, Runbook, Step, to_plain
 
 #: Bump when the parse output changes, so cached parses are not reused.
 PARSER_VERSION = "3"
 DEFAULT_KERNEL = "python3"
-INJECTED_TAGS = ("injected-parameters", "injected-secrets")
+#: Larger runbooks are refused before they are read: no one writes one, and parsing and
+#: scanning megabytes of Markdown would make every command slow.
+MAX_RUNBOOK_BYTES = 5_000_000
+RUNBOOK_TOO_LARGE = "split the runbook, or move its data into files it reads"
 _FENCE = "---"
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _STEP_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -34,42 +41,78 @@ _CELL_KEYS_CHECKED = ("name", "effect", "timeout", "continue_on_error", "tags")
 
 
 def read_text(path: Path, rel: str) -> str:
-    """The file's text, refusing empty and binary files with a clear error."""
+    """The file's text, refusing empty, binary and oversized files with a clear error.
+
+    Raises:
+        NotebookError: the file cannot be read, is empty, binary or not UTF-8.
+        InputTooLarge: the file is larger than :data:`MAX_RUNBOOK_BYTES`.
+    """
     try:
-        data = path.read_bytes()
+        data = bounded_yaml.read_limited(path, rel, MAX_RUNBOOK_BYTES, RUNBOOK_TOO_LARGE)
     except OSError as exc:
-        raise NotebookError(f"{rel}: cannot read: {exc.strerror}") from None
+        raise _notebook_error(rel, f"cannot read: {exc.strerror}") from None
     if not data.strip():
-        raise NotebookError(f"{rel}: the file is empty; start it with front matter (title, summary, owner)")
+        raise _notebook_error(rel, "the file is empty; start it with front matter (title, summary, owner)")
     if b"\0" in data:
-        raise NotebookError(f"{rel}: this is a binary file, not a Markdown runbook")
+        raise _notebook_error(rel, "this is a binary file, not a Markdown runbook")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise NotebookError(f"{rel}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+        raise _notebook_error(rel, f"not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
 
 
-def split_front_matter(text: str, rel: str) -> dict[str, Any]:
-    """The YAML front matter between the leading ``---`` lines, as a mapping."""
+def _notebook_error(rel: str, message: str, line: int = 0) -> NotebookError:
+    return NotebookError.located([Problem(rel, message, line)])
+
+
+def _front_matter_error(rel: str, message: str, line: int = 1) -> FrontMatterError:
+    return FrontMatterError.located([Problem(rel, message, line)])
+
+
+def read_front_matter(text: str, rel: str) -> bounded_yaml.YamlDocument:
+    """The YAML front matter between the leading ``---`` lines, with the line of each key.
+
+    Raises:
+        FrontMatterError: no front matter, not closed, not valid YAML, or empty.
+        InputTooLarge: its aliases expand past :data:`~runbook.source.bounded_yaml.SMALL_NODES`.
+    """
     lines = text.lstrip("\ufeff").splitlines()
     if not lines or lines[0].strip() != _FENCE:
-        raise FrontMatterError(
-            rel, ["no front matter: start the file with a '---' block holding title, summary and owner"]
+        raise _front_matter_error(
+            rel, "no front matter: start the file with a '---' block holding title, summary and owner"
         )
     try:
         end = next(i for i in range(1, len(lines)) if lines[i].strip() == _FENCE)
     except StopIteration:
-        raise FrontMatterError(rel, ["front matter is not closed: add a '---' line after it"]) from None
+        raise _front_matter_error(rel, "front matter is not closed: add a '---' line after it") from None
     try:
-        data = yaml.safe_load("\n".join(lines[1:end]))
+        document = bounded_yaml.compose(
+            "\n".join(lines[1:end]),
+            rel,
+            max_nodes=bounded_yaml.SMALL_NODES,
+            max_chars=bounded_yaml.SMALL_CHARS,
+            first_line=2,
+            what="front matter: ",
+        )
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise FrontMatterError(rel, [f"front matter is not valid YAML{where}: {problem}"]) from None
-    if data is None:
-        raise FrontMatterError(rel, ["front matter is empty: add title, summary and owner"])
-    return data
+        line = mark.line + 2 if mark is not None else 1
+        raise _front_matter_error(rel, f"front matter is not valid YAML{where}: {problem}", line) from None
+    if document.data is None:
+        raise _front_matter_error(rel, "front matter is empty: add title, summary and owner")
+    return document
+
+
+def split_front_matter(text: str, rel: str) -> Any:
+    """The YAML front matter between the leading ``---`` lines (see :func:`read_front_matter`)."""
+    return read_front_matter(text, rel).data
+
+
+def _key_line(document: bounded_yaml.YamlDocument, key: str | None) -> int:
+    """The line of a front matter key; line 1 (the opening ``---``) for a missing one."""
+    return (document.line(key) if key else None) or 1
 
 
 def detect_format(front: dict[str, Any], text: str) -> str:
@@ -96,14 +139,16 @@ def parse_text(text: str, rel: str, slug: str) -> Runbook:
         NotebookError: the cells cannot be read, step names clash, bad cell metadata.
         ParameterError: the parameters cell is not a list of literal assignments.
     """
-    front = split_front_matter(text, rel)
-    meta, problems = validate_front_matter(front)
+    document = read_front_matter(text, rel)
+    front = document.data
+    meta, problems = validate_front_matter(front, rel)
     if meta is None:
-        raise FrontMatterError(rel, problems)
+        raise FrontMatterError.located(replace(p, line=_key_line(document, p.key)) for p in problems)
     fmt = detect_format(front, text)
     nb = _read_notebook(text, fmt, rel, front)
-    parameters = _parameters(nb, rel)
-    steps = _steps(nb, rel)
+    lines = CellLines(text, nb["cells"])
+    parameters = _parameters(nb, rel, lines)
+    steps = _steps(nb, rel, lines)
     return Runbook(
         slug=slug,
         path=rel,
@@ -124,7 +169,7 @@ def _read_notebook(text: str, fmt: str, rel: str, front: dict[str, Any]) -> dict
     try:
         node = jupytext.reads(text, fmt=fmt)
     except Exception as exc:  # jupytext raises many types for malformed cells
-        raise NotebookError(f"{rel}: cannot read the cells: {exc}") from None
+        raise _notebook_error(rel, f"cannot read the cells: {exc}") from None
     nb: dict[str, Any] = to_plain(node)
     cells = nb["cells"]
     if cells and cells[0]["cell_type"] == "raw" and cells[0]["source"].startswith(_FENCE):
@@ -142,8 +187,10 @@ def _read_notebook(text: str, fmt: str, rel: str, front: dict[str, Any]) -> dict
     return nb
 
 
-def front_kernel_name(front: dict[str, Any]) -> str:
+def front_kernel_name(front: Any) -> str:
     """The kernel a runbook asks for in its front matter (jupytext or MyST), else python3."""
+    if not isinstance(front, dict):
+        return DEFAULT_KERNEL
     jupyter = front.get("jupyter")
     nested = jupyter.get("kernelspec") if isinstance(jupyter, dict) else None
     for spec in (nested, front.get("kernelspec")):
@@ -165,37 +212,55 @@ def parameters_cell_index(nb: dict[str, Any]) -> int | None:
     )
 
 
-def _parameters(nb: dict[str, Any], rel: str) -> tuple[Parameter, ...]:
+def _parameters(nb: dict[str, Any], rel: str, lines: CellLines) -> tuple[Parameter, ...]:
     tagged = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and "parameters" in _tags(c)]
     if len(tagged) > 1:
-        raise NotebookError(f"{rel}: {len(tagged)} cells are tagged 'parameters'; keep one")
+        raise _notebook_error(
+            rel, f"{len(tagged)} cells are tagged 'parameters'; keep one", lines.fence(tagged[1])
+        )
     if not tagged:
         return ()
-    return parse_parameters(nb["cells"][tagged[0]]["source"], rel)
+    index = tagged[0]
+    return parse_parameters(nb["cells"][index]["source"], rel, lambda line: lines.in_cell(index, line))
 
 
-def parse_parameters(source: str, rel: str) -> tuple[Parameter, ...]:
+def parse_parameters(
+    source: str, rel: str, file_line: Callable[[int], int] | None = None
+) -> tuple[Parameter, ...]:
     """Parameters from a papermill-style cell: ``name = literal  # help``.
 
     A trailing comment starting with ``secret`` marks the parameter secret; the rest of the
     comment is its help text. Types come from an annotation or else from the default.
-    """
-    from runbook.errors import ParameterError
 
+    Args:
+        source: the cell's code.
+        rel: the runbook's path, for messages.
+        file_line: the file line of a line of the cell, for the errors' location.
+
+    Raises:
+        ParameterError: a syntax error, a statement that is not an assignment, or a value
+            that is not a literal; located at its line.
+    """
+    locate = file_line or (lambda line: 0)
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
-        raise ParameterError(f"{rel}: parameters cell line {exc.lineno}: {exc.msg}") from None
+        line = exc.lineno or 1
+        raise _parameter_error(rel, line, locate, f"{exc.msg}") from None
     comments = _line_comments(source)
     found: dict[str, Parameter] = {}
     for node in tree.body:
-        name, value_node, annotation = _assignment(node, rel)
+        name, value_node, annotation = _assignment(node, rel, locate)
         try:
             default = ast.literal_eval(value_node) if value_node is not None else None
         except ValueError:
-            raise ParameterError(
-                f"{rel}: parameters cell line {node.lineno}: '{name}' must be a literal value "
-                "(a string, number, boolean, list or dict); compute derived values in a later cell"
+            raise _parameter_error(
+                rel,
+                node.lineno,
+                locate,
+                f"'{name}' must be a literal value "
+                "(a string, number, boolean, list or dict); compute derived values in a later cell",
+                name,
             ) from None
         comment = comments.get(node.end_lineno or node.lineno, "")
         secret = bool(_SECRET.match(comment))
@@ -210,18 +275,25 @@ def parse_parameters(source: str, rel: str) -> tuple[Parameter, ...]:
     return tuple(found.values())
 
 
-def _assignment(node: ast.stmt, rel: str) -> tuple[str, ast.expr | None, str | None]:
-    from runbook.errors import ParameterError
+def _parameter_error(
+    rel: str, line: int, locate: Callable[[int], int], message: str, name: str | None = None
+) -> ParameterError:
+    """``rel: parameters cell line N: message``, located at that line of the file."""
+    problem = Problem(rel, f"parameters cell line {line}: {message}", locate(line), name)
+    return ParameterError.located([problem])
 
+
+def _assignment(
+    node: ast.stmt, rel: str, locate: Callable[[int], int]
+) -> tuple[str, ast.expr | None, str | None]:
     if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
         return node.targets[0].id, node.value, None
     if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
         annotation = ast.unparse(node.annotation)
         kind = annotation if annotation in _TYPES.values() else None
         return node.target.id, node.value, kind
-    raise ParameterError(
-        f"{rel}: parameters cell line {node.lineno}: expected 'name = value' assignments only, "
-        f"got '{ast.unparse(node)[:60]}'"
+    raise _parameter_error(
+        rel, node.lineno, locate, f"expected 'name = value' assignments only, got '{ast.unparse(node)[:60]}'"
     )
 
 
@@ -242,11 +314,11 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:60]
 
 
-def _steps(nb: dict[str, Any], rel: str) -> tuple[Step, ...]:
+def _steps(nb: dict[str, Any], rel: str, lines: CellLines) -> tuple[Step, ...]:
     code_cells = [
         (i, c) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and "parameters" not in _tags(c)
     ]
-    used = _explicit_names([c for _, c in code_cells], rel)
+    used = _explicit_names(code_cells, rel, lines)
     steps: list[Step] = []
     heading = ""
     for cell_index, cell in enumerate(nb["cells"]):
@@ -257,26 +329,36 @@ def _steps(nb: dict[str, Any], rel: str) -> tuple[Step, ...]:
         if cell["cell_type"] != "code" or "parameters" in _tags(cell):
             continue
         name = cell.get("metadata", {}).get("name") or _derived_name(heading, len(steps), used)
-        step = _step(cell, cell_index, len(steps), name, heading, rel)
+        step = _step(cell, cell_index, len(steps), name, heading, rel, lines.fence(cell_index))
         cell.setdefault("metadata", {})["runbook"] = {"step": step.name}
         steps.append(step)
     return tuple(steps)
 
 
-def _explicit_names(cells: list[dict[str, Any]], rel: str) -> set[str]:
-    """The names given in fence metadata, checked: valid and unique."""
+def _explicit_names(cells: list[tuple[int, dict[str, Any]]], rel: str, lines: CellLines) -> set[str]:
+    """The names given in fence metadata, checked: valid and unique.
+
+    Args:
+        cells: ``(cell index, cell)`` of the step cells.
+        rel: the runbook's path, for messages.
+        lines: where the cells are, for the errors' location.
+    """
     names: set[str] = set()
-    for index, cell in enumerate(cells):
+    for index, (cell_index, cell) in enumerate(cells):
         explicit = cell.get("metadata", {}).get("name")
         if explicit is None:
             continue
         if not isinstance(explicit, str) or not _STEP_NAME.match(explicit):
-            raise NotebookError(
-                f"{rel}: step {index + 1}: name={explicit!r} is not a step name; "
-                "use lower-case letters, digits and dashes"
+            raise _notebook_error(
+                rel,
+                f"step {index + 1}: name={explicit!r} is not a step name; "
+                "use lower-case letters, digits and dashes",
+                lines.fence(cell_index),
             )
         if explicit in names:
-            raise NotebookError(f"{rel}: two steps are named '{explicit}'; step names must be unique")
+            raise _notebook_error(
+                rel, f"two steps are named '{explicit}'; step names must be unique", lines.fence(cell_index)
+            )
         names.add(explicit)
     return names
 
@@ -291,24 +373,28 @@ def _derived_name(heading: str, index: int, used: set[str]) -> str:
     return name
 
 
-def _step(cell: dict[str, Any], cell_index: int, index: int, name: str, heading: str, rel: str) -> Step:
+def _step(
+    cell: dict[str, Any], cell_index: int, index: int, name: str, heading: str, rel: str, fence_line: int
+) -> Step:
     meta = cell.get("metadata", {})
-    where = f"{rel}: step {index + 1}"
+    where = f"step {index + 1} ({name})"
     effect = meta.get("effect", "read")
     if effect not in EFFECTS:
-        raise NotebookError(f"{where} ({name}): effect={effect!r}; expected read or write")
+        raise _notebook_error(rel, f"{where}: effect={effect!r}; expected read or write", fence_line)
     timeout_s = None
     if meta.get("timeout") is not None:
         try:
             timeout_s = parse_duration(meta["timeout"])
         except ValueError:
-            raise NotebookError(
-                f"{where} ({name}): timeout={meta['timeout']!r}; expected seconds or a duration like 30s, 5m"
+            raise _notebook_error(
+                rel,
+                f"{where}: timeout={meta['timeout']!r}; expected seconds or a duration like 30s, 5m",
+                fence_line,
             ) from None
     continue_on_error = meta.get("continue_on_error", False)
     if not isinstance(continue_on_error, bool):
-        raise NotebookError(
-            f"{where} ({name}): continue_on_error={continue_on_error!r}; expected true or false"
+        raise _notebook_error(
+            rel, f"{where}: continue_on_error={continue_on_error!r}; expected true or false", fence_line
         )
     return Step(
         name=name,

@@ -91,10 +91,10 @@ def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool) -> None:
     """Runbooks that prove themselves: run Markdown runbooks, record every run, publish the results."""
     ctx.meta["runbook.debug"] = debug
     level = logging.WARNING if quiet or not verbose else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     handler = logging.StreamHandler()  # this invocation's stderr
     handler.setFormatter(_LogFormatter())
-    log.handlers[:] = [handler]
+    logging.basicConfig(level=level, handlers=[handler])  # MkDocs' and other libraries' lines
+    log.handlers[:] = [handler]  # Runbook's own, also where the root logger is taken
     log.propagate = False
     log.setLevel(level)
     if not verbose:
@@ -169,6 +169,8 @@ def show_command(name: str, as_json: bool) -> None:
     from runbook import ops
 
     shown = ops.show(_project(), name)
+    for warning in shown.warnings:
+        _warn(warning)
     if as_json:
         data = shown.runbook.to_dict()
         data.pop("notebook")
@@ -255,7 +257,10 @@ def runs_command(name: str | None, limit: int, as_json: bool) -> None:
     """Run history from the store, newest first (of NAME, or of every runbook)."""
     from runbook import ops
 
-    records = ops.history(_project(), name, limit)
+    found = ops.history(_project(), name, limit)
+    for warning in found.warnings:
+        _warn(warning)
+    records = found.records
     if as_json:
         _emit_json([r.to_dict() for r in records])
         return

@@ -93,7 +93,7 @@ def standings(project: Project, store: RunStore | None = None) -> Standings:
         for slug, paths in project.clashes().items()
     ]
     runbooks = project.runbooks(on_error=lambda exc: warnings.append(f"skipped {exc}"))
-    warnings += getattr(store, "problems", [])
+    warnings += store.problems
     items = [standing(rb, next(iter(runs.get(rb.slug, ())), None)) for rb in runbooks]
     return Standings(items, warnings)
 
@@ -105,20 +105,32 @@ class Shown:
     runbook: Runbook
     runs: list[RunRecord]
     command: str
+    warnings: list[str] = field(default_factory=list)
 
 
 def show(project: Project, name: str, *, runs: int = 10) -> Shown:
-    """A runbook by name, with its ``runs`` newest runs."""
+    """A runbook by name, with its ``runs`` newest runs (and the runs the store skipped)."""
     from runbook.render.text import exec_command
 
     runbook = project.load(name)
-    return Shown(runbook, open_store(project).records(runbook.slug)[:runs], exec_command(runbook))
+    store = open_store(project)
+    recent = store.records(runbook.slug)[:runs]
+    return Shown(runbook, recent, exec_command(runbook), store.problems)
 
 
-def history(project: Project, name: str | None, limit: int) -> list[RunRecord]:
+@dataclass
+class History:
+    """``runbook runs``: runs newest first, and the runs the store skipped (one line each)."""
+
+    records: list[RunRecord]
+    warnings: list[str] = field(default_factory=list)
+
+
+def history(project: Project, name: str | None, limit: int) -> History:
     """The newest ``limit`` runs of ``name`` (a slug or path), or of every runbook."""
     slug = project.resolve(name)[0] if name else None
-    return open_store(project).records(slug)[:limit]
+    store = open_store(project)
+    return History(store.records(slug)[:limit], store.problems)
 
 
 def plan_one(project: Project, name: str, options: ExecOptions) -> Plan:

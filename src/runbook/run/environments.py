@@ -20,7 +20,6 @@ import yaml
 from runbook.errors import EnvironmentProfileError, Problem
 from runbook.source import bounded_yaml
 
-DEFAULT_ENVIRONMENT = "local"
 PROFILE_KEYS = ("label", "production", "parameters", "runbooks")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -75,11 +74,6 @@ def available(environments_dir: Path) -> list[str]:
     if not environments_dir.is_dir():
         return []
     return sorted(p.stem for p in environments_dir.glob("*.yml"))
-
-
-def default_name(environments_dir: Path) -> str | None:
-    """``local`` when that profile exists, else None (run with runbook defaults)."""
-    return DEFAULT_ENVIRONMENT if (environments_dir / f"{DEFAULT_ENVIRONMENT}.yml").is_file() else None
 
 
 def load(environments_dir: Path, name: str, rel_dir: str = "environments") -> Environment:

@@ -19,12 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runbook.run import environments, params
-from runbook.run.environments import Environment
 from runbook.errors import GateRefused, ParameterError
-from runbook.run.kernel import ENV_FD_VARIABLE
-from runbook.source.model import Runbook
-from runbook.source.project import Project
 from runbook.record.build import (
     RunFacts,
     RunStart,
@@ -44,8 +39,13 @@ from runbook.record.model import (
     tool_versions,
     utc_now,
 )
+from runbook.run import environments, params
+from runbook.run.environments import Environment
+from runbook.run.kernel import ENV_FD_VARIABLE
 from runbook.run.redact import Redactor
 from runbook.source.frontmatter import DURATION_HELP, parse_duration
+from runbook.source.model import Runbook
+from runbook.source.project import Project
 from runbook.store import PendingRun, open_store
 from runbook.store.local import new_run_id
 
@@ -113,7 +113,7 @@ def plan(project: Project, runbook: Runbook, options: ExecOptions, *, confirm: b
         EnvironmentProfileError, ParameterError: bad input (exit 2).
         GateRefused: not allowed here or not confirmed (exit 3).
     """
-    env_name = options.environment or environments.default_name(project.environments_dir)
+    env_name = options.environment or project.settings.default_environment
     environment = environments.load(project.environments_dir, env_name) if env_name else None
     layers: list[tuple[str, dict[str, Any]]] = []
     declared = {p.name for p in runbook.parameters}

@@ -14,25 +14,17 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from mkdocs.config import config_options as c
-from mkdocs.config.base import Config
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files, InclusionLevel
 
 from runbook.errors import RunbookError
+from runbook.source.config import RunbookPluginConfig
 
 log = logging.getLogger("mkdocs.plugins.runbook")
 #: Titles MkDocs would derive from folder names, as they should read.
 SECTION_TITLES = {"Faq": "FAQ"}
-
-
-class RunbookPluginConfig(Config):
-    """Options of the ``runbook`` plugin in mkdocs.yml."""
-
-    enabled = c.Type(bool, default=True)
-    """Render runbooks into the site; false leaves the docs folder as it is."""
 
 
 class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
@@ -44,12 +36,11 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
         if not self.config.enabled:
             return config
+        from runbook.source.config import Settings
         from runbook.source.project import Project
 
-        try:
-            self.project = Project.discover(Path(config.config_file_path).parent)
-        except RunbookError as exc:
-            raise PluginError(str(exc)) from None
+        settings = Settings.from_plugin(Path(config.config_file_path), Path(config.docs_dir), self.config)
+        self.project = Project.from_settings(settings)
         return config
 
     def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files | None:
@@ -86,10 +77,8 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
     def on_serve(self, server: Any, /, *, config: MkDocsConfig, builder: Any) -> Any:
         if self.project is None:
             return server
-        from runbook.source.project import ENVIRONMENTS_DIR, RUNBOOKS_DIR, RUNS_DIR
-
-        for name in (RUNBOOKS_DIR, RUNS_DIR, ENVIRONMENTS_DIR):
-            folder = self.project.root / name
+        project = self.project
+        for folder in (project.runbooks_dir, project.runs_dir, project.environments_dir):
             if folder.is_dir():
                 server.watch(str(folder))
         return server

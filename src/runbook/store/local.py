@@ -10,7 +10,8 @@ runs/.pending/<run_id>/              a run in progress, outside the visible tree
 A run is assembled in ``.pending`` and moved into place with one ``os.replace`` of its
 folder, so no reader ever sees half a run; a run that cannot be stored leaves nothing.
 A pending run whose process is gone is reported as ``abandoned``. A record that cannot be
-read is skipped, named in :attr:`LocalRunStore.problems` and logged.
+read is skipped and named in :attr:`LocalRunStore.problems`, which the command line
+prints as warnings and the site build counts as warnings.
 """
 
 from __future__ import annotations
@@ -165,8 +166,7 @@ class LocalRunStore:
 
     def _problem(self, text: str) -> None:
         if text not in self.problems:
-            self.problems.append(text)
-            log.warning(text)
+            self.problems.append(text)  # the adapters report them: a warning, or a page warning
 
     def _stored(self, slug: str | None) -> Iterator[RunRecord]:
         if not self.root.is_dir():

@@ -226,7 +226,9 @@ def test_an_upgraded_package_template_renders_every_page_again(fixture_project: 
     package = shutil.copytree(PACKAGE_TEMPLATES, tmp_path / "installed-templates")
     first = render_with_templates(fixture_project, package)
     edit_keeping_mtime(package / "runbook.md.j2", "Run it:\n", "Run it from a shell:\n")
-    edit_keeping_mtime(package / "partials" / "page.html.j2", '<time class="rb-when"', '<time class="rb-when rb-v2"')
+    edit_keeping_mtime(
+        package / "partials" / "page.html.j2", '<time class="rb-when"', '<time class="rb-when rb-v2"'
+    )
 
     second = render_with_templates(fixture_project, package)
 

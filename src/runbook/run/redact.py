@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from runbook.source.model import to_plain
 from runbook.record.model import SECRET_MASK
+from runbook.source.model import to_plain
 
 #: Values shorter than this are not masked: masking "1" or "on" would shred the output.
 MIN_SECRET_LENGTH = 4

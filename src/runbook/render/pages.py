@@ -35,8 +35,19 @@ def state_class(state: str) -> str:
 
 
 def link(from_page: str, to_page: str) -> str:
-    """A relative Markdown link between two docs-relative paths."""
-    return posixpath.relpath(to_page, posixpath.dirname(from_page) or ".")
+    """A relative Markdown link between two docs-relative paths.
+
+    What ``posixpath.relpath`` gives for them, without its look at the working directory
+    (tens of thousands of links per render).
+    """
+    start = [part for part in posixpath.dirname(from_page).split("/") if part]
+    target = [part for part in to_page.split("/") if part]
+    common = 0
+    for here, there in zip(start, target, strict=False):
+        if here != there:
+            break
+        common += 1
+    return "/".join([".."] * (len(start) - common) + target[common:]) or "."
 
 
 def run_page_path(slug: str, run_id: str) -> str:

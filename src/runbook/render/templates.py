@@ -45,6 +45,7 @@ class Templates:
 
     digest: str
     sources: dict[str, str] = field(compare=False, hash=False, repr=False)
+    _macros: dict[tuple[str, str], Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @classmethod
     def load(cls, folders: Iterable[Path]) -> Templates:
@@ -68,7 +69,11 @@ class Templates:
 
     def html(self, partial: str, macro: str, /, *args: Any, **kwargs: Any) -> Markup:
         """Call ``macro`` of ``partials/<partial>.html.j2``: an autoescaped HTML fragment."""
-        result: Markup = getattr(_macros(self, partial), macro)(*args, **kwargs)
+        found = self._macros.get((partial, macro))
+        if found is None:
+            template = _environment(self).get_template(f"partials/{partial}{_HTML_SUFFIX}")
+            found = self._macros[partial, macro] = getattr(template.module, macro)
+        result: Markup = found(*args, **kwargs)
         return result
 
 
@@ -108,8 +113,3 @@ def _environment(templates: Templates) -> jinja2.Environment:
     env.filters["h"] = html_text
     env.filters["inert"] = _inert
     return env
-
-
-@lru_cache(maxsize=32)
-def _macros(templates: Templates, partial: str) -> Any:
-    return _environment(templates).get_template(f"partials/{partial}{_HTML_SUFFIX}").module

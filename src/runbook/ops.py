@@ -31,6 +31,7 @@ from runbook.errors import (
 if TYPE_CHECKING:
     from runbook.record.model import RunRecord
     from runbook.record.standing import Standing
+    from runbook.render.site import Site
     from runbook.run.execute import ExecOptions, Plan
     from runbook.source.model import Runbook
     from runbook.source.project import Project
@@ -250,11 +251,25 @@ def _skip_reason(runbook: Runbook, options: ExecOptions, environment: str | None
     return None
 
 
-def render_to(project: Project, out: Path) -> int:
-    """Write the complete docs tree, rendered, to ``out``; the number of files written."""
-    from runbook.site.build import render_to as write
+def render(project: Project) -> Site:
+    """Every generated page and asset of the site, and its warnings, as values."""
+    from runbook.site.inputs import render_project
 
-    return write(project, out)
+    return render_project(project)
+
+
+def render_to(project: Project, out: Path) -> int:
+    """Write the complete docs tree, rendered, to ``out``: ``runbook render --out``.
+
+    Returns:
+        The number of generated files written.
+    """
+    from runbook.render.site import write_site
+
+    site = render(project)
+    for warning in site.warnings:
+        log.warning(warning)
+    return len(write_site(site, out, project.docs_dir))
 
 
 def build(project: Project, *, strict: bool, site_dir: Path | None = None) -> Path:

@@ -1,36 +1,21 @@
-"""``runbook build``, ``runbook render`` and ``runbook serve``: the site's entry points.
+"""``runbook build`` and ``runbook serve``: MkDocs run on the project's own config file.
 
-``build`` renders and builds the site with MkDocs from the project's own config file;
-``render`` writes the docs tree for any other builder; ``serve`` is MkDocs' live preview.
+The ``runbook`` plugin renders the pages during the build (:mod:`runbook.site.plugin`);
+``serve`` is MkDocs' live preview.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
 from runbook.errors import EXIT_FAILED, RunbookError
 from runbook.source.project import Project
 
-log = logging.getLogger("runbook")
-
-
 class BuildFailed(RunbookError):
     """MkDocs did not build the site."""
 
     exit_code = EXIT_FAILED
-
-
-def render_to(project: Project, out: Path) -> int:
-    """Write the complete docs tree, rendered, to ``out``; the number of files written."""
-    from runbook.render.site import write_site
-    from runbook.site.inputs import render_project
-
-    site = render_project(project)
-    for warning in site.warnings:
-        log.warning(warning)
-    return len(write_site(site, out, project.docs_dir))
 
 
 def build_site(project: Project, *, strict: bool, site_dir: Path | None = None) -> Path:

@@ -46,10 +46,10 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
     def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files | None:
         if not self.config.enabled or self.project is None:
             return files
-        from runbook.site.inputs import render_project
+        from runbook import ops
 
         try:
-            site = render_project(self.project)
+            site = ops.render(self.project)
         except RunbookError as exc:
             raise PluginError(str(exc)) from None
         for warning in site.warnings:

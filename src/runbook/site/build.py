@@ -12,6 +12,7 @@ from typing import Any
 from runbook.errors import EXIT_FAILED, RunbookError
 from runbook.source.project import Project
 
+
 class BuildFailed(RunbookError):
     """MkDocs did not build the site."""
 

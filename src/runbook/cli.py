@@ -474,9 +474,9 @@ def check_command(paths: tuple[Path, ...]) -> None:
     Prints one `file:line: message` per finding and exits 1 when there are any. PATHS
     (as pre-commit passes them) limit the check to those files.
     """
-    from runbook.source.lint import check_project
+    from runbook import ops
 
-    findings = check_project(_project(), list(paths) or None)
+    findings = ops.check(_project(), list(paths) or None)
     for finding in findings:
         click.echo(f"{finding.path}:{finding.line}: {finding.message}")
     if findings:

@@ -1,6 +1,7 @@
 """The operations both adapters call: the command line and the site build.
 
-Each operation takes a :class:`~runbook.source.project.Project` and plain options and
+Standings, show, history, plan one, run one, run what is due, check, render, build and
+serve. Each operation takes a :class:`~runbook.source.project.Project` and plain options and
 returns plain values; formatting them is the caller's business. There is one due loop,
 :func:`run_due`, behind ``runbook exec --due`` and ``runbook build --execute``, with one
 rule: a runbook that needs a confirmation the batch cannot get, or that may not run in
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from runbook.record.standing import Standing
     from runbook.render.site import Site
     from runbook.run.execute import ExecOptions, Plan
+    from runbook.source.lint import Finding
     from runbook.source.model import Runbook
     from runbook.source.project import Project
     from runbook.store import RunStore
@@ -88,14 +90,14 @@ def standings(project: Project, store: RunStore | None = None) -> Standings:
     from runbook.record.standing import standing
 
     store = store or open_store(project)
-    runs = store.by_slug()
+    latest = store.latest()
     warnings = [
         f"runbook name '{slug}' is used by {', '.join(project.relative(p) for p in paths)}; rename one"
         for slug, paths in project.clashes().items()
     ]
     runbooks = project.runbooks(on_error=lambda exc: warnings.append(f"skipped {exc}"))
     warnings += store.problems
-    items = [standing(rb, next(iter(runs.get(rb.slug, ())), None)) for rb in runbooks]
+    items = [standing(rb, latest.get(rb.slug)) for rb in runbooks]
     return Standings(items, warnings)
 
 
@@ -249,6 +251,13 @@ def _skip_reason(runbook: Runbook, options: ExecOptions, environment: str | None
     if why and not options.assume_yes and options.confirm is None:
         return SKIP_CONFIRMATION.format(slug=runbook.slug, why=why)
     return None
+
+
+def check(project: Project, paths: list[Path] | None = None) -> list[Finding]:
+    """Lint the project's sources (``runbook check``); every finding, sorted by file and line."""
+    from runbook.source.lint import check_project
+
+    return check_project(project, paths)
 
 
 def render(project: Project) -> Site:

@@ -76,9 +76,9 @@ class Standings:
 
 def open_store(project: Project) -> RunStore:
     """The project's run store."""
-    from runbook.store import open_store as open_at
+    from runbook.store import project_store
 
-    return open_at(project.runs_dir)
+    return project_store(project)
 
 
 def standings(project: Project, store: RunStore | None = None) -> Standings:

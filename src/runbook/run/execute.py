@@ -46,7 +46,7 @@ from runbook.run.redact import Redactor
 from runbook.source.frontmatter import DURATION_HELP, parse_duration
 from runbook.source.model import Runbook
 from runbook.source.project import Project
-from runbook.store import PendingRun, open_store
+from runbook.store import PendingRun, project_store
 from runbook.store.local import new_run_id
 
 log = logging.getLogger("runbook")
@@ -290,7 +290,7 @@ def run(
             kernel.stop(grace_s=0)
         kernel = KernelProcess.start(runbook.kernel_name, project.root)
     started = utc_now()
-    store = open_store(project.runs_dir)
+    store = project_store(project)
     try:
         kernel.send_environment(_kernel_env(planned))
         observer = observer_factory()

@@ -16,7 +16,7 @@ from runbook.render.faq import load_faq
 from runbook.render.site import OVERVIEW_PAGES, RENDER_CACHE, RenderInputs, Site, render_site
 from runbook.render.templates import OVERRIDES, PACKAGE_TEMPLATES
 from runbook.source.project import Project
-from runbook.store import RunStore, open_store
+from runbook.store import RunStore, project_store
 
 CLASH = "runbook name '{slug}' is used by {paths}"
 
@@ -63,7 +63,7 @@ def render_project(project: Project, *, now: datetime | None = None, use_cache: 
     Returns:
         The pages, assets and warnings of the site.
     """
-    inputs = collect_inputs(project, open_store(project.runs_dir))
+    inputs = collect_inputs(project, project_store(project))
     cache = RenderCache(project.root / RENDER_CACHE) if use_cache else None
     site = render_site(inputs, now=now, cache=cache)
     if use_cache:

@@ -79,6 +79,6 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             return server
         project = self.project
         for folder in (project.runbooks_dir, project.runs_dir, project.environments_dir):
-            if folder.is_dir():
+            if folder is not None and folder.is_dir():
                 server.watch(str(folder))
         return server

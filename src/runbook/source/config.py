@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -51,8 +52,12 @@ class RunbookPluginConfig(Config):
     environments = c.Type(str, default="environments")
     """The folder of environment profiles (``<name>.yml``), relative to the config file."""
     runs = c.Type(str, default="runs")
-    """The run store: a folder, relative to the config file. ``RUNBOOK_RUNS`` (relative to the
-    working directory) overrides it for one command."""
+    """The run store: a folder, relative to the config file, or an object-store URL
+    (``s3://bucket/prefix``, ``gs://...``, ``az://...``). ``RUNBOOK_RUNS`` (a folder relative
+    to the working directory, or a URL) overrides it for one command."""
+    storage_options = c.Type(dict, default={})
+    """Extra options for the object store's fsspec filesystem (never credentials: those
+    come the way the store's SDK reads them, e.g. the standard AWS variables and files)."""
     environment = c.Optional(c.Type(str))
     """The profile ``runbook exec`` uses without ``--env`` (default: ``local`` when it exists)."""
 
@@ -72,8 +77,10 @@ class Settings:
     docs_dir: Path
     runbooks_dir: Path
     environments_dir: Path
-    runs: Path
+    runs: str
+    """The run store: an absolute folder, or an object-store URL."""
     default_environment: str | None
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
     enabled: bool = True
 
     @property
@@ -95,10 +102,21 @@ class Settings:
             docs_dir=docs_dir,
             runbooks_dir=root / plugin.runbooks,
             environments_dir=environments_dir,
-            runs=Path(override).absolute() if override else root / plugin.runs,
+            runs=store_location(override, Path.cwd()) if override else store_location(plugin.runs, root),
             default_environment=default,
+            storage_options=dict(plugin.storage_options),
             enabled=bool(plugin.enabled),
         )
+
+
+def is_url(location: str) -> bool:
+    """Whether a run store location is a URL (``s3://...``) rather than a folder."""
+    return "://" in location
+
+
+def store_location(value: str, base: Path) -> str:
+    """A run store location as settings hold it: a URL as is, a folder made absolute."""
+    return value if is_url(value) else str(base / value)
 
 
 def find_config(start: Path | None = None) -> Path:

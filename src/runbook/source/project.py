@@ -23,8 +23,6 @@ from runbook.memo import Memo
 from runbook.source.config import CONFIG_FILES, Settings, load_settings
 from runbook.source.model import Runbook
 
-CACHE_DIR = ".runbook/cache"
-
 UNKNOWN_RUNBOOK = "unknown runbook '{name}'{hint}; `runbook list` shows them all"
 CLASHING_SLUG = (
     "runbook name '{slug}' is ambiguous: {paths}; rename one of the files "
@@ -112,8 +110,21 @@ class Project:
         return self.settings.runbooks_dir
 
     @property
-    def runs_dir(self) -> Path:
+    def runs(self) -> str:
+        """Where runs are stored: an absolute folder, or an object-store URL."""
         return self.settings.runs
+
+    @property
+    def runs_dir(self) -> Path | None:
+        """The run store's folder, or None when runs live in an object store."""
+        from runbook.source.config import is_url
+
+        return None if is_url(self.runs) else Path(self.runs)
+
+    @property
+    def work_dir(self) -> Path:
+        """``.runbook/``: caches and runs kept until they can be shared (never in git)."""
+        return self.root / ".runbook"
 
     @property
     def environments_dir(self) -> Path:
@@ -280,14 +291,14 @@ class Project:
         (at most daily, see :mod:`runbook.prune`); the number removed."""
         from runbook import prune
 
-        folder = self.root / CACHE_DIR / "parse"
+        folder = self.work_dir / "cache" / "parse"
         if not prune.due(folder):
             return 0
         names = {f"{k}.json" for k in self.loaded_keys}
         return prune.prune(folder, names.__contains__)
 
     def _cache_path(self, key: str) -> Path:
-        return self.root / CACHE_DIR / "parse" / f"{key}.json"
+        return self.work_dir / "cache" / "parse" / f"{key}.json"
 
     def _cache_get(self, key: str) -> Runbook | None:
         try:

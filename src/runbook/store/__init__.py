@@ -10,6 +10,7 @@ through the record builder for a run whose process died.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from runbook.record.build import RunStart
     from runbook.record.model import RunRecord
+    from runbook.source.project import Project
 
 
 @dataclass(frozen=True)
@@ -81,11 +83,26 @@ class RunStore(Protocol):
         ...
 
 
-def open_store(location: Path) -> RunStore:
-    """The run store at ``location`` (a folder)."""
+def open_store(
+    location: str | Path, *, storage_options: Mapping[str, Any] | None = None, work_dir: Path | None = None
+) -> RunStore:
+    """The run store at ``location``: a folder, or an object-store URL.
+
+    Args:
+        location: an absolute folder, or a URL such as ``s3://bucket/prefix``.
+        storage_options: extra options for the object store's filesystem.
+        work_dir: the project's ``.runbook/`` folder, for a shared store's local cache and
+            the runs kept while it cannot be reached.
+    """
     from runbook.store.local import LocalRunStore
 
-    return LocalRunStore(location)
+    return LocalRunStore(Path(location))
 
 
-__all__ = ["PendingRun", "RunStore", "open_store"]
+def project_store(project: Project) -> RunStore:
+    """The run store a project's settings name (``plugins.runbook.runs``, ``RUNBOOK_RUNS``)."""
+    settings = project.settings
+    return open_store(settings.runs, storage_options=settings.storage_options, work_dir=project.work_dir)
+
+
+__all__ = ["PendingRun", "RunStore", "open_store", "project_store"]

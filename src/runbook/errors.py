@@ -17,6 +17,9 @@ EXIT_USAGE = 2
 EXIT_REFUSED = 3
 #: The run store could not be read or written (sysexits' EX_IOERR); nothing half-written is left.
 EXIT_STORE = 74
+#: The run succeeded but the shared store could not be reached: it is kept locally until
+#: ``runbook runs push`` sends it (sysexits' EX_TEMPFAIL: try again later).
+EXIT_KEPT_LOCALLY = 75
 EXIT_TIMED_OUT = 124
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143

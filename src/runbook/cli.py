@@ -246,7 +246,56 @@ def _run_row(record: Any) -> list[str]:
     ]
 
 
-@cli.command("runs")
+class _RunsGroup(click.Group):
+    """``runbook runs [NAME]`` lists run history; ``runs push`` and ``runs pull`` are subcommands.
+
+    Anything after ``runs`` that is not a subcommand's name goes to the history listing
+    (:attr:`history`), so ``runbook runs disk-space -n 5`` reads as it always did.
+    """
+
+    def __init__(self, *args: Any, history: click.Command, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.history = history
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] in self.commands:
+            return super().resolve_command(ctx, args)
+        return "", self.history, args
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "[OPTIONS] [NAME]")
+        formatter.write_usage(ctx.command_path, "push|pull [OPTIONS]", prefix="   or: ")
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        seen: set[str] = set()
+        records = []
+        for param in [*self.history.get_params(ctx), *self.get_params(ctx)]:
+            record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
+            if record is not None and record[0] not in seen:
+                seen.add(record[0])
+                records.append(record)
+        with formatter.section("Options"):
+            formatter.write_dl(records)
+        self.format_commands(ctx, formatter)
+
+
+class _HistoryContext(click.Context):
+    """The history listing's context: it is ``runbook runs`` itself in usage and help lines."""
+
+    @property
+    def command_path(self) -> str:
+        return self.parent.command_path if self.parent is not None else super().command_path
+
+
+class _History(click.Command):
+    """The history listing, reached as ``runbook runs [OPTIONS] [NAME]``."""
+
+    context_class = _HistoryContext
+
+
+@click.command("runs", cls=_History)
 @config_file_option
 @click.argument("name", required=False)
 @click.option(
@@ -275,6 +324,75 @@ def runs_command(name: str | None, limit: int, as_json: bool) -> None:
             [_run_row(r) for r in records],
         )
     )
+
+
+@cli.group(
+    "runs",
+    cls=_RunsGroup,
+    invoke_without_command=True,
+    context_settings={"ignore_unknown_options": True},
+    history=runs_command,
+)
+@config_file_option
+@click.pass_context
+def runs_group(ctx: click.Context) -> None:
+    """Run history from the store, newest first (of NAME, or of every runbook).
+
+    `runbook runs push` sends the runs kept on this machine to the shared store, `runbook
+    runs pull --to DIR` copies the shared history into a folder. A runbook named push or
+    pull is listed by its path: `runbook runs runbooks/push.md`.
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(runs_command)
+
+
+@runs_group.command("push")
+@config_file_option
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Send the runs of this runs folder (a migration) instead of those kept in .runbook/outbox.",
+)
+def push_command(source: Path | None) -> None:
+    """Send the runs kept on this machine to the shared run store.
+
+    A run is kept in .runbook/outbox when the shared store could not be reached as it
+    ended (exit code 75); each one leaves the outbox once the store has its record. A run
+    the store already has is not sent again. The store is `plugins.runbook.runs` or
+    RUNBOOK_RUNS; with --from it may be a folder too.
+    """
+    from runbook import ops
+
+    transfer = ops.push(_project(), source, report=_report)
+    _finish_transfer(transfer, "pushed")
+
+
+@runs_group.command("pull")
+@config_file_option
+@click.option(
+    "--to",
+    "into",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The folder to copy the runs into (created when missing).",
+)
+def pull_command(into: Path) -> None:
+    """Copy the shared run history into a folder.
+
+    For reading offline (`RUNBOOK_RUNS=DIR runbook serve`) or a migration. Runs the
+    folder already has are neither fetched again nor overwritten.
+    """
+    from runbook import ops
+
+    transfer = ops.pull(_project(), into, report=_report)
+    _finish_transfer(transfer, "pulled")
+
+
+def _finish_transfer(transfer: Any, verb: str) -> None:
+    for warning in transfer.warnings:
+        _warn(warning)
+    click.echo(transfer.summary(verb), err=True)
 
 
 @cli.command("due")

@@ -1,17 +1,18 @@
 """The operations both adapters call: the command line and the site build.
 
-Standings, show, history, plan one, run one, run what is due, check, render, build and
-serve. Each operation takes a :class:`~runbook.source.project.Project` and plain options and
-returns plain values; formatting them is the caller's business. There is one due loop,
-:func:`run_due`, behind ``runbook exec --due`` and ``runbook build --execute``, with one
-rule: a runbook that needs a confirmation the batch cannot get, or that may not run in
-the batch's environment, is skipped and reported, never run; the batch's exit code is
-the worst outcome among the runbooks it tried.
+Standings, show, history, plan one, run one, run what is due, push and pull runs, check,
+render, build and serve. Each operation takes a :class:`~runbook.source.project.Project`
+and plain options and returns plain values; formatting them is the caller's business.
+There is one due loop, :func:`run_due`, behind ``runbook exec --due`` and ``runbook build
+--execute``, with one rule: a runbook that needs a confirmation the batch cannot get, or
+that may not run in the batch's environment, is skipped and reported, never run; the
+batch's exit code is the worst outcome among the runbooks it tried.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from runbook.errors import (
     EXIT_TIMED_OUT,
     EXIT_USAGE,
     RunbookError,
+    StoreError,
 )
 
 if TYPE_CHECKING:
@@ -251,6 +253,212 @@ def _skip_reason(runbook: Runbook, options: ExecOptions, environment: str | None
     if why and not options.assume_yes and options.confirm is None:
         return SKIP_CONFIRMATION.format(slug=runbook.slug, why=why)
     return None
+
+
+NO_SHARED_STORE = (
+    "nothing to push to: the run store is the folder {folder}, where runs are stored as they end; "
+    "set plugins.runbook.runs to a URL (s3://bucket/prefix) or RUNBOOK_RUNS to the shared store, "
+    "or pass --from FOLDER to copy a folder's runs into this one"
+)
+NO_FOLDER = "{folder}: no such folder of runs; pass the folder that holds <runbook>/<run_id>/record.json"
+SAME_STORE = "{folder}: is the project's run store itself; {what}"
+UNREACHABLE = (
+    "{location}: the shared run store cannot be reached ({reason}); {done}"
+    "check the network and the store's credentials, then run `runbook runs {command}` again"
+)
+KEPT = "the runs not yet pushed stay in {folder}; "
+
+
+@dataclass
+class Transfer:
+    """What ``runbook runs push`` or ``runbook runs pull`` did, run by run.
+
+    Attributes:
+        source: where the runs came from (a folder or a store's location).
+        target: where they went.
+        copied: runs the target did not have and now has, oldest first.
+        present: runs the target already had (by run id): nothing was copied for them.
+        abandoned: runs whose process died before they were stored; they are not copied
+            (they stay where they are, reported as abandoned).
+        warnings: runs the source could not read, one line each.
+    """
+
+    source: str
+    target: str
+    copied: list[RunRecord] = field(default_factory=list)
+    present: list[RunRecord] = field(default_factory=list)
+    abandoned: list[RunRecord] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self, verb: str) -> str:
+        """One line: ``pushed 3 runs to s3://bucket/runs; 2 were there already``."""
+        where = f"to {self.target}" if verb == "pushed" else f"from {self.source} into {self.target}"
+        copied, present = len(self.copied), len(self.present)
+        if copied:
+            line = f"{verb} {_plural(copied)} {where}"
+            if present:
+                line += f"; {present} {_were(present)} there already"
+        elif present:
+            every = "the 1 run" if present == 1 else f"all {present} runs"
+            line = f"{verb} nothing {where}: {every} {_were(present)} there already"
+        else:
+            line = f"{verb} nothing {where}: there are no runs in {self.source}"
+        if self.abandoned:
+            line += f"; {_plural(len(self.abandoned))} abandoned, not copied"
+        return line
+
+
+def _plural(count: int) -> str:
+    return f"{count} run{'' if count == 1 else 's'}"
+
+
+def _were(count: int) -> str:
+    return "was" if count == 1 else "were"
+
+
+def push(
+    project: Project, source: Path | None = None, *, report: Callable[[str], None] = log.info
+) -> Transfer:
+    """Send runs kept locally to the project's run store: ``runbook runs push``.
+
+    Without ``source``, the runs kept in the outbox (``.runbook/outbox``) while the shared
+    store could not be reached are sent, and each is removed from the outbox once the
+    store has its record. With ``source``, the runs of that folder are copied and the
+    folder is left as it is (a migration from a local store); the project's store may then
+    be a folder too (a shared network folder, or merging two folders). A run the store
+    already has (same run id) is not copied again. Each run copied is passed to ``report``.
+
+    Raises:
+        RunbookError: no source folder, or nothing to push to (the store is a local folder
+            and no ``source`` was given, or ``source`` is that folder).
+        StoreError: the store cannot be reached; the runs sent until then stay sent.
+    """
+    from runbook.store import outbox_dir
+    from runbook.store.local import LocalRunStore
+
+    target = open_store(project)
+    if source is None:
+        if project.runs_dir is not None:
+            raise RunbookError(NO_SHARED_STORE.format(folder=_folder(project, project.runs_dir)))
+        folder, from_outbox = outbox_dir(project.work_dir), True
+    else:
+        folder, from_outbox = _source_folder(project, source), False
+    origin = LocalRunStore(folder)
+    transfer = Transfer(source=_folder(project, folder), target=target.location)
+    for record in _oldest_first(origin.records(), transfer):
+        try:
+            added = target.adopt(record, origin.notebook(record))
+        except StoreError as exc:
+            kept = KEPT.format(folder=transfer.source) if from_outbox else ""
+            raise _unreachable(target.location, _reason(exc), transfer, "pushed", kept, "push") from None
+        _count(transfer, record, added, report, "pushed")
+        if from_outbox:
+            _remove_pushed(folder, record)
+    transfer.warnings = list(origin.problems)
+    return transfer
+
+
+def pull(project: Project, into: Path, *, report: Callable[[str], None] = log.info) -> Transfer:
+    """Copy the run history of the project's store into the folder ``into``: ``runbook runs pull``.
+
+    For reading offline (``RUNBOOK_RUNS=<folder> runbook serve``) or a migration. A run the
+    folder already has (same run id) is neither fetched nor overwritten. Each run copied
+    is passed to ``report``.
+
+    Raises:
+        RunbookError: ``into`` is the project's own run store folder.
+        StoreError: the store cannot be reached, or the folder cannot be written.
+    """
+    from runbook.store.local import LocalRunStore
+
+    runs_dir = project.runs_dir
+    if runs_dir is not None and _same(into, runs_dir):
+        what = "pull into another folder (--to DIR)"
+        raise RunbookError(SAME_STORE.format(folder=_folder(project, into), what=what))
+    source = open_store(project)
+    local = LocalRunStore(into)
+    transfer = Transfer(source=source.location, target=_folder(project, into))
+    have = {record.run_id for record in local.records()}
+    try:
+        found = source.records()
+    except StoreError as exc:
+        raise _unreachable(source.location, _reason(exc), transfer, "pulled", "", "pull") from None
+    for record in _oldest_first(found, transfer):
+        if record.run_id in have:
+            transfer.present.append(record)
+            continue
+        skipped = len(source.problems)
+        notebook = source.notebook(record)
+        if notebook is None and len(source.problems) > skipped:  # unreadable now, not absent
+            why = f"reading the notebook of {record.slug} {record.run_id} failed"
+            raise _unreachable(source.location, why, transfer, "pulled", "", "pull")
+        _count(transfer, record, local.adopt(record, notebook), report, "pulled")
+    transfer.warnings = list(source.problems) + list(local.problems)
+    return transfer
+
+
+def _oldest_first(records: list[RunRecord], transfer: Transfer) -> list[RunRecord]:
+    """Finished runs, oldest first (an interrupted copy leaves the older history whole);
+    abandoned ones are set aside in ``transfer``."""
+    finished: list[RunRecord] = []
+    for record in reversed(records):
+        (transfer.abandoned if record.status == "abandoned" else finished).append(record)
+    return finished
+
+
+def _count(
+    transfer: Transfer, record: RunRecord, added: bool, report: Callable[[str], None], verb: str
+) -> None:
+    if added:
+        transfer.copied.append(record)
+        report(f"{verb} {record.slug} {record.run_id} ({record.status})")
+    else:
+        transfer.present.append(record)
+
+
+def _unreachable(
+    location: str, reason: str, transfer: Transfer, verb: str, kept: str, command: str
+) -> StoreError:
+    done = f"{verb} {_plural(len(transfer.copied))} before that; " if transfer.copied else ""
+    return StoreError(UNREACHABLE.format(location=location, reason=reason, done=done + kept, command=command))
+
+
+def _reason(exc: StoreError) -> str:
+    """Why a store failed: an object store's own reason, else its whole message."""
+    reason = getattr(exc, "reason", None)
+    return reason if isinstance(reason, str) else str(exc)
+
+
+def _remove_pushed(outbox: Path, record: RunRecord) -> None:
+    """Take a pushed run out of the outbox: its record first, so it is never half listed."""
+    folder = outbox / record.slug / record.run_id
+    (folder / "record.json").unlink(missing_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        folder.parent.rmdir()  # the runbook's last run in the outbox
+    except OSError:
+        pass
+
+
+def _source_folder(project: Project, source: Path) -> Path:
+    if not source.is_dir():
+        raise RunbookError(NO_FOLDER.format(folder=source))
+    runs_dir = project.runs_dir
+    if runs_dir is not None and _same(source, runs_dir):
+        what = "pass another folder with --from, or set RUNBOOK_RUNS to the store to push to"
+        raise RunbookError(SAME_STORE.format(folder=source, what=what))
+    return source
+
+
+def _same(one: Path, other: Path) -> bool:
+    return one.resolve() == other.resolve()
+
+
+def _folder(project: Project, folder: Path) -> str:
+    """A folder as the user names it: relative to the project when it is inside it."""
+    absolute = folder.resolve()
+    root = project.root.resolve()
+    return absolute.relative_to(root).as_posix() if absolute.is_relative_to(root) else str(folder)
 
 
 def check(project: Project, paths: list[Path] | None = None) -> list[Finding]:

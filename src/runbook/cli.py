@@ -103,10 +103,16 @@ def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool) -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
+def _config_file() -> Path | None:
+    """``-f/--config-file``, when given."""
+    found: Path | None = click.get_current_context().meta.get("runbook.config_file")
+    return found
+
+
 def _project() -> Any:
     from runbook.source.project import Project
 
-    return Project.discover(config_file=click.get_current_context().meta.get("runbook.config_file"))
+    return Project.discover(config_file=_config_file())
 
 
 def _warn(message: str) -> None:
@@ -487,10 +493,9 @@ def exec_command(
         confirm=_confirm if interactive else None,
         ask_secret=_ask_secret if interactive else None,
     )
-    project = _project()
     if due:
-        ctx.exit(_exec_due(project, options, dry_run, as_json))
-    ctx.exit(_exec_one(project, name or "", options, dry_run, as_json))
+        ctx.exit(_exec_due(_project(), options, dry_run, as_json))
+    ctx.exit(_exec_one(name or "", options, dry_run, as_json))
 
 
 def _observer() -> Any:
@@ -499,13 +504,14 @@ def _observer() -> Any:
     return ExecObserver()
 
 
-def _exec_one(project: Any, name: str, options: Any, dry_run: bool, as_json: bool) -> int:
+def _exec_one(name: str, options: Any, dry_run: bool, as_json: bool) -> int:
     from runbook import ops
 
     if dry_run:
-        _print_plan(ops.plan_one(project, name, options), as_json)
+        _print_plan(ops.plan_one(_project(), name, options), as_json)
         return 0
-    record = ops.run_one(project, name, options, _observer)
+    # The project as its config file: the kernel boots while the config is read.
+    record = ops.run_one(_config_file(), name, options, _observer)
     if as_json:
         _emit_json(record.to_dict())
     return int(record.exit_code)

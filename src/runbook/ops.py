@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     from runbook.run.execute import ExecOptions, Plan
     from runbook.source.lint import Finding
     from runbook.source.model import Runbook
-    from runbook.source.project import Project
     from runbook.store import RunStore
+
+from runbook.source.project import Project
 
 log = logging.getLogger("runbook")
 
@@ -146,12 +147,43 @@ def plan_one(project: Project, name: str, options: ExecOptions) -> Plan:
 
 
 def run_one(
-    project: Project, name: str, options: ExecOptions, observer_factory: Callable[[], Any]
+    project: Project | Path | None,
+    name: str,
+    options: ExecOptions,
+    observer_factory: Callable[[], Any],
 ) -> RunRecord:
-    """Run the runbook ``name`` and store the run: ``runbook exec NAME``."""
+    """Run the runbook ``name`` and store the run: ``runbook exec NAME``.
+
+    ``project`` may also be given as its config file (or None: found upward): then the
+    default kernel starts booting before the config is read, which is the slowest part
+    of reading a project, and is kept if the runbook names that kernel.
+    """
     from runbook.run import execute
 
-    return execute.exec_runbook(project, name, options, observer_factory)
+    kernel = None
+    if not isinstance(project, Project):
+        kernel = _early_kernel(project)
+        try:
+            project = Project.discover(config_file=project)
+        except BaseException:
+            if kernel is not None:
+                kernel.stop(grace_s=0)
+            raise
+    return execute.exec_runbook(project, name, options, observer_factory, kernel)
+
+
+def _early_kernel(config_file: Path | None) -> Any:
+    """The default kernel, started in the folder of the project's config file; None when
+    there is no config file to find (the project's own error says so)."""
+    from runbook.run.kernel import KernelProcess
+    from runbook.source.config import find_config
+    from runbook.source.parse import DEFAULT_KERNEL
+
+    try:
+        config = config_file if config_file is not None and config_file.is_file() else find_config()
+    except RunbookError:
+        return None
+    return KernelProcess.start(DEFAULT_KERNEL, config.resolve().parent)
 
 
 @dataclass

@@ -238,17 +238,22 @@ class _Session:
 
 
 def exec_runbook(
-    project: Project, name: str, options: ExecOptions, observer_factory: Callable[[], Any]
+    project: Project,
+    name: str,
+    options: ExecOptions,
+    observer_factory: Callable[[], Any],
+    kernel: Any = None,
 ) -> RunRecord:
     """Resolve, parse, plan and run the runbook ``name``: ``runbook exec NAME``.
 
     The kernel is the slowest part to start, so it is spawned as soon as the runbook's
-    file is known and boots while the runbook is parsed and the Jupyter stack imported.
+    file is known (or earlier, by the caller: ``kernel``, kept when it is the one the
+    runbook names) and boots while the runbook is parsed and the Jupyter stack imported.
     Bad input or a refused gate stops it again, before anything is written.
     """
-    slug, path = project.resolve(name)
-    kernel = start_kernel(project, path)
     try:
+        slug, path = project.resolve(name)
+        kernel = start_kernel(project, path, kernel)
         runbook = project.load_path(slug, path)
         planned = plan(project, runbook, options)
     except BaseException:
@@ -258,8 +263,11 @@ def exec_runbook(
     return run(project, planned, observer_factory, kernel)
 
 
-def start_kernel(project: Project, path: Path) -> Any:
-    """Start the kernel the runbook at ``path`` names, or None if its header is unreadable."""
+def start_kernel(project: Project, path: Path, started: Any = None) -> Any:
+    """The kernel the runbook at ``path`` names: ``started`` when it is that one, else a new one.
+
+    None when the runbook's header is unreadable (parsing reports the problem).
+    """
     from runbook.errors import RunbookError
     from runbook.run.kernel import KernelProcess
     from runbook.source.parse import front_kernel_name, read_text, split_front_matter
@@ -268,8 +276,12 @@ def start_kernel(project: Project, path: Path) -> Any:
     try:
         name = front_kernel_name(split_front_matter(read_text(path, rel), rel))
     except RunbookError:
-        return None  # parsing reports the problem
-    return KernelProcess.start(name, project.root)
+        name = None
+    if started is not None and (name is None or started.kernel_name == name):
+        return started
+    if started is not None:
+        started.stop(grace_s=0)
+    return KernelProcess.start(name, project.root) if name else None
 
 
 def run(

@@ -20,7 +20,7 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files, InclusionLevel
 
 from runbook.errors import RunbookError
-from runbook.source.config import RunbookPluginConfig
+from runbook.source.plugin_config import RunbookPluginConfig
 
 log = logging.getLogger("mkdocs.plugins.runbook")
 #: Titles MkDocs would derive from folder names, as they should read.

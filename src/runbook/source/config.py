@@ -8,7 +8,9 @@ MkDocs ``config_options``; the command line and the plugin both turn them into o
 
 The command line reads only what it needs (``docs_dir`` and the plugin's block) and
 validates that, so ``runbook exec`` works on a machine where the site's theme or other
-plugins are not installed; ``runbook build`` hands the same file to MkDocs whole.
+plugins are not installed; ``runbook build`` hands the same file to MkDocs whole. MkDocs'
+config modules are imported only when a config is read (:func:`load_settings`), so
+finding the project (:func:`find_config`) costs no import.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
-
-from mkdocs.config import config_options as c
-from mkdocs.config.base import Config
+from typing import TYPE_CHECKING, Any, cast
 
 from runbook.errors import ProjectError
+
+if TYPE_CHECKING:
+    from runbook.source.plugin_config import RunbookPluginConfig
 
 CONFIG_FILES = ("mkdocs.yml", "mkdocs.yaml")
 PLUGIN_NAME = "runbook"
@@ -40,33 +42,6 @@ BAD_CONFIG = "{path}: {problem}"
 UNKNOWN_OPTION = "{path}: '{key}': unknown option, ignored; see README (Configuration) for the options"
 
 log = logging.getLogger("runbook")
-
-
-class RunbookPluginConfig(Config):
-    """Options of the ``runbook`` plugin in mkdocs.yml (all optional)."""
-
-    enabled = c.Type(bool, default=True)
-    """Render runbooks into the site; false leaves the docs folder as it is."""
-    runbooks = c.Type(str, default="runbooks")
-    """The folder of runbooks, relative to the config file."""
-    environments = c.Type(str, default="environments")
-    """The folder of environment profiles (``<name>.yml``), relative to the config file."""
-    runs = c.Type(str, default="runs")
-    """The run store: a folder, relative to the config file, or an object-store URL
-    (``s3://bucket/prefix``, ``gs://...``, ``az://...``). ``RUNBOOK_RUNS`` (a folder relative
-    to the working directory, or a URL) overrides it for one command."""
-    storage_options = c.Type(dict, default={})
-    """Extra options for the object store's fsspec filesystem (never credentials: those
-    come the way the store's SDK reads them, e.g. the standard AWS variables and files)."""
-    environment = c.Optional(c.Type(str))
-    """The profile ``runbook exec`` uses without ``--env`` (default: ``local`` when it exists)."""
-
-
-class _ProjectConfig(Config):
-    """The part of mkdocs.yml a Runbook command needs; other keys are MkDocs' business."""
-
-    docs_dir = c.DocsDir(default="docs", exists=False)
-    plugins = c.Optional(c.Type((list, dict)))
 
 
 @dataclass(frozen=True)
@@ -144,10 +119,12 @@ def load_settings(config_file: Path | None = None, start: Path | None = None) ->
     from mkdocs.exceptions import ConfigurationError
     from mkdocs.utils.yaml import get_yaml_loader, yaml_load
 
+    from runbook.source.plugin_config import ProjectConfig, RunbookPluginConfig
+
     if config_file is not None and not config_file.is_file():
         raise ProjectError(NO_CONFIG_FILE.format(path=config_file))
     path = (config_file or find_config(start)).resolve()
-    project = _ProjectConfig(config_file_path=str(path))
+    project = ProjectConfig(config_file_path=str(path))
     try:
         with path.open("rb") as handle:
             loader = get_yaml_loader(config=cast("MkDocsConfig", project))  # for !relative

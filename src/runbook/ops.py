@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from runbook.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_KEPT_LOCALLY,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_STORE,
@@ -45,9 +46,11 @@ from runbook.source.project import Project
 log = logging.getLogger("runbook")
 
 #: How bad an exit code is, for a batch's summary code: a stop beats a store fault beats
-#: a timeout beats a failure beats bad input beats a refusal.
+#: a timeout beats a failure beats bad input beats a refusal beats a run that succeeded
+#: but waits in the outbox.
 SEVERITY = (
     EXIT_OK,
+    EXIT_KEPT_LOCALLY,
     EXIT_REFUSED,
     EXIT_USAGE,
     EXIT_FAILED,

@@ -112,7 +112,7 @@ class ExecObserver:
             return
         self._write(text)
 
-    def run_finished(self, record: Any, folder: Path) -> None:
+    def run_finished(self, record: Any, folder: Path | str) -> None:
         self._newline()
         status = record.status
         where = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -107,3 +107,24 @@ class StoreError(RunbookError):
     """The run store cannot be read or written."""
 
     exit_code = EXIT_STORE
+
+
+class KeptLocally(StoreError):
+    """A run ended, the shared store could not take it, and it is kept in the local outbox.
+
+    Raised once the run is safe. The exit code is :data:`EXIT_KEPT_LOCALLY` when the run
+    succeeded, else the run's own: the outcome of the run comes first.
+
+    Attributes:
+        location: where the run is kept (its folder in the outbox).
+        record: the run's record (a :class:`~runbook.record.model.RunRecord`).
+    """
+
+    exit_code = EXIT_KEPT_LOCALLY
+
+    def __init__(self, message: str, *, location: str, record: Any) -> None:
+        super().__init__(message)
+        self.location = location
+        self.record = record
+        if getattr(record, "exit_code", 0):
+            self.exit_code = int(record.exit_code)

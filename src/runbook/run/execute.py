@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runbook.errors import GateRefused, ParameterError
+from runbook.errors import GateRefused, KeptLocally, ParameterError
 from runbook.record.build import (
     RunFacts,
     RunStart,
@@ -293,6 +293,11 @@ def run(
     and a dying kernel; in every case the kernel and its children are stopped first.
     ``kernel`` is one :func:`start_kernel` already started, if any; ``observer_factory``
     builds the progress observer once the kernel is booting.
+
+    Raises:
+        KeptLocally: the shared store could not take the run; it is kept in the outbox
+            (raised after the observer has shown how the run ended).
+        StoreError: the run could not be begun or stored.
     """
     from runbook.run.kernel import KernelProcess
 
@@ -302,25 +307,36 @@ def run(
             kernel.stop(grace_s=0)
         kernel = KernelProcess.start(runbook.kernel_name, project.root)
     started = utc_now()
-    store = project_store(project)
     try:
+        store = project_store(project)
         kernel.send_environment(_kernel_env(planned))
         observer = observer_factory()
-        pending = store.begin(new_run_id(started), runbook.slug, _run_start(planned, project.root, started))
+        pending = store.begin(
+            new_run_id(started),
+            runbook.slug,
+            _run_start(planned, project.root, started),
+            time_limit_s=planned.timeout_s,
+        )
     except BaseException:
         kernel.kill()
         kernel.stop(grace_s=0)
         raise
     session = _Session(observer, Redactor(planned.secrets.values()), _deadline(planned.timeout_s))
+    kept: KeptLocally | None = None
     try:
         status, failure = _execute_interruptibly(planned, kernel, session, pending)
         _request_shutdown(session)  # the kernel exits while the run is written
         notebook = session.redactor.notebook(session.notebook)
         record = _record(planned, pending, session, status, failure, notebook)
-        location = store.commit(pending, record, notebook)
+        try:
+            location = store.commit(pending, record, notebook)
+        except KeptLocally as exc:  # safe in the outbox: show the outcome, then say where it is
+            location, kept = exc.location, exc
     finally:
         kernel.stop()
-    observer.run_finished(record, Path(location))
+    observer.run_finished(record, location)
+    if kept is not None:
+        raise kept
     return record
 
 

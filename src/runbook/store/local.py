@@ -17,6 +17,7 @@ prints as warnings and the site build counts as warnings.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import logging
@@ -49,6 +50,7 @@ CANNOT_COMMIT = (
 )
 UNREADABLE_RECORD = "{path}: unreadable run record ({reason}); skipped, move it aside"
 UNREADABLE_PENDING = "{path}: unreadable pending run ({reason}); skipped, move it aside"
+CANNOT_ADOPT = "{target}: cannot store the run ({reason})"
 LEDGER_NOT_WRITTEN = (
     "{path}: the end of run {run_id} is not in the ledger ({reason}); the run itself is stored"
 )
@@ -65,19 +67,29 @@ class LocalRunStore:
 
     Attributes:
         root: the folder.
+        location: the folder, as messages name the store.
         problems: one line per run a read skipped, naming its file.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.location = str(root)
         self.problems: list[str] = []
 
     @property
     def ledger_path(self) -> Path:
         return self.root / LEDGER
 
-    def begin(self, run_id: str, slug: str, started: RunStart) -> PendingRun:
+    def begin(
+        self, run_id: str, slug: str, started: RunStart, *, time_limit_s: float | None = None
+    ) -> PendingRun:
         """Open a pending run and note its start in the ledger.
+
+        Args:
+            run_id: the run's id.
+            slug: the runbook's slug.
+            started: the facts known at the start.
+            time_limit_s: the run's time limit, kept with the pending run.
 
         Raises:
             StoreError: the folder cannot be written; nothing is left behind.
@@ -87,7 +99,15 @@ class LocalRunStore:
         try:
             folder.mkdir(parents=True)
             _write_atomic(
-                folder / STARTED, json.dumps({**facts, "pid": os.getpid(), "pid_started": _process_start()})
+                folder / STARTED,
+                json.dumps(
+                    {
+                        **facts,
+                        "pid": os.getpid(),
+                        "pid_started": _process_start(),
+                        "time_limit_s": time_limit_s,
+                    }
+                ),
             )
             self._append_ledger(
                 {"event": "start", "run_id": run_id, "runbook": slug, **{k: facts[k] for k in _START_FACTS}}
@@ -130,6 +150,35 @@ class LocalRunStore:
     def abandon(self, pending: PendingRun) -> None:
         """Remove a pending run that will not be committed, and whatever it had written."""
         shutil.rmtree(self._pending_folder(pending.run_id), ignore_errors=True)
+
+    def adopt(self, record: RunRecord, notebook: dict[str, Any] | None) -> bool:
+        """Store a run made elsewhere exactly as it is; False when this store has that run already.
+
+        The run is assembled outside the visible tree and moved into place with one
+        ``os.replace``, which never replaces a run folder that has files in it.
+
+        Raises:
+            StoreError: the folder cannot be written; nothing is left behind.
+        """
+        target = self.root / record.slug / record.run_id
+        if (target / RECORD).exists():
+            return False
+        folder = self.root / PENDING / f".adopt-{record.run_id}-{os.getpid()}"
+        shutil.rmtree(folder, ignore_errors=True)  # left by a process that died adopting
+        try:
+            folder.mkdir(parents=True)
+            if notebook is not None:
+                _write_atomic(folder / NOTEBOOK, json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+            _write_atomic(folder / RECORD, json.dumps(record.to_dict(), indent=2, ensure_ascii=False) + "\n")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(folder, target)
+        except OSError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) and (target / RECORD).exists():
+                return False  # stored by someone else meanwhile
+            raise StoreError(CANNOT_ADOPT.format(target=_shown(target), reason=_reason(exc))) from None
+        self._ledger_end(record, event="adopted")
+        return True
 
     def records(self, slug: str | None = None) -> list[RunRecord]:
         """Stored and abandoned runs, newest first; ``slug`` narrows to one runbook.
@@ -208,10 +257,10 @@ class LocalRunStore:
             except (OSError, ValueError) as exc:
                 self._problem(UNREADABLE_PENDING.format(path=_shown(path), reason=_reason(exc)))
 
-    def _ledger_end(self, record: RunRecord) -> None:
+    def _ledger_end(self, record: RunRecord, event: str = "end") -> None:
         """Note a stored run's end in the ledger; a failure to do so is a warning, the run is kept."""
         entry = {
-            "event": "end",
+            "event": event,
             "run_id": record.run_id,
             "runbook": record.slug,
             "status": record.status,

@@ -355,6 +355,18 @@ def test_a_store_out_of_reach_from_the_start_warns_once_and_the_run_keeps_its_ex
     assert_no_secret(out, err, folders=(project,))
 
 
+def test_json_still_prints_the_record_of_a_run_kept_in_the_outbox(s3: S3, tmp_path: Path) -> None:
+    project = write_project(tmp_path / "project", {"broken": BROKEN})
+    env = s3.env("runs-nowhere", AWS_ENDPOINT_URL="http://127.0.0.1:1")
+
+    exit_code, out, err = run_cli_in(project, "exec", "broken", "--json", env=env)
+
+    assert exit_code == 1, err
+    record = json.loads(out)
+    assert (record["status"], record["failure"]["message"]) == ("failed", "the disk is full")
+    assert (project / ".runbook" / "outbox" / "broken" / record["run_id"] / "record.json").is_file()
+
+
 # -- abandoned runs ----------------------------------------------------------------------------
 
 

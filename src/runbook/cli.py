@@ -510,8 +510,15 @@ def _exec_one(name: str, options: Any, dry_run: bool, as_json: bool) -> int:
     if dry_run:
         _print_plan(ops.plan_one(_project(), name, options), as_json)
         return 0
-    # The project as its config file: the kernel boots while the config is read.
-    record = ops.run_one(_config_file(), name, options, _observer)
+    from runbook.errors import KeptLocally
+
+    try:
+        # The project as its config file: the kernel boots while the config is read.
+        record = ops.run_one(_config_file(), name, options, _observer)
+    except KeptLocally as kept:
+        if as_json:
+            _emit_json(kept.record.to_dict())
+        raise
     if as_json:
         _emit_json(record.to_dict())
     return int(record.exit_code)

@@ -28,6 +28,7 @@ from runbook.errors import (
     EXIT_TERMINATED,
     EXIT_TIMED_OUT,
     EXIT_USAGE,
+    KeptLocally,
     RunbookError,
     StoreError,
 )
@@ -197,12 +198,17 @@ class Batch:
     records: list[RunRecord] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     errors: list[tuple[str, RunbookError]] = field(default_factory=list)
+    kept: list[RunRecord] = field(default_factory=list)
+    """Runs the shared store could not take, kept in the outbox (also in ``records``)."""
     stopped: bool = False
 
     @property
     def exit_code(self) -> int:
-        """The worst outcome among the runbooks it tried (skipped ones do not count)."""
-        return worst([r.exit_code for r in self.records] + [e.exit_code for _, e in self.errors])
+        """The worst outcome among the runbooks it tried (skipped ones do not count); a run
+        that succeeded but waits in the outbox counts as :data:`EXIT_KEPT_LOCALLY`."""
+        kept = {r.run_id for r in self.kept}
+        codes = [r.exit_code or (EXIT_KEPT_LOCALLY if r.run_id in kept else 0) for r in self.records]
+        return worst(codes + [e.exit_code for _, e in self.errors])
 
     @property
     def failed(self) -> list[str]:
@@ -217,6 +223,8 @@ class Batch:
         parts = [f"{n} {status.replace('_', ' ')}" for status, n in counts.items()]
         if self.errors:
             parts.append(f"{len(self.errors)} not run (errors)")
+        if self.kept:
+            parts.append(f"{len(self.kept)} kept in the outbox (runbook runs push)")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped ({', '.join(slug for slug, _ in self.skipped)})")
         if self.stopped:
@@ -261,6 +269,10 @@ def run_due(
                 dry_run(execute.plan(project, runbook, options, confirm=False))
                 continue
             record = execute.exec_runbook(project, runbook.slug, options, observer_factory)
+        except KeptLocally as kept:  # it ran: the shared store just could not take it
+            report(f"Warning: {kept}")
+            batch.kept.append(kept.record)
+            record = kept.record
         except RunbookError as exc:
             batch.errors.append((runbook.slug, exc))
             report(f"Error: {runbook.slug}: not run: {exc}")

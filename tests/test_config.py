@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import code, params_cell, runbook_md, write_project
+from conftest import clean_env, code, params_cell, runbook_md, write_project
 
 
 def slugs(out: str) -> list[str]:
@@ -90,8 +90,41 @@ def test_inherit_brings_the_plugin_settings_of_the_parent_config(make_project, i
     (root / "playbooks" / "from-playbooks.md").write_text(runbook_md(), "utf-8")
 
     _, out, _ = invoke(root, "list", "--json")
+    (root / "base.yml").write_text("plugins:\n  - runbook:\n      runbooks: handbooks\n", "utf-8")
+    (root / "handbooks").mkdir()
+    (root / "handbooks" / "from-handbooks.md").write_text(runbook_md(), "utf-8")
+    _, edited, _ = invoke(root, "list", "--json")
 
     assert slugs(out) == ["from-playbooks"]
+    assert slugs(edited) == ["from-handbooks"]  # the parent's edit is read, not a cached answer
+
+
+def test_an_unchanged_config_is_read_without_importing_mkdocs(make_project, tmp_path):
+    root = make_project({"probe": runbook_md()})
+    (root / "mkdocs.yml").write_text(
+        "site_name: T\ndocs_dir: !ENV [DOCS, docs]\nplugins:\n  - runbook:\n      runs: history\n", "utf-8"
+    )
+    probe = (
+        "import sys; from runbook.source.config import load_settings; s = load_settings(); "
+        "print(s.runs, s.docs_dir.name, 'mkdocs.config' in sys.modules)"
+    )
+
+    def read(**env):
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=root,
+            env=clean_env(env),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.split()
+
+    first, second, other_docs = read(DOCS=None), read(DOCS=None), read(DOCS="content")
+
+    assert first == [str(root / "history"), "docs", "True"]
+    assert second == [str(root / "history"), "docs", "False"]
+    assert other_docs == [str(root / "history"), "content", "True"]
 
 
 def test_config_file_option_on_every_command(nested, invoke, tmp_path):

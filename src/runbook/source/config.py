@@ -20,17 +20,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from runbook.errors import ProjectError
-
-if TYPE_CHECKING:
-    from runbook.source.plugin_config import RunbookPluginConfig
 
 CONFIG_FILES = ("mkdocs.yml", "mkdocs.yaml")
 PLUGIN_NAME = "runbook"
 #: Overrides the ``runs`` setting for one command.
 RUNS_VARIABLE = "RUNBOOK_RUNS"
+#: The plugin's options (:class:`~runbook.source.plugin_config.RunbookPluginConfig`).
+PLUGIN_OPTIONS = ("enabled", "runbooks", "environments", "runs", "storage_options", "environment")
 DEFAULT_ENVIRONMENT = "local"
 
 NO_PROJECT = (
@@ -64,23 +63,25 @@ class Settings:
         return self.config_file.parent
 
     @classmethod
-    def from_plugin(cls, config_file: Path, docs_dir: Path, plugin: RunbookPluginConfig) -> Settings:
-        """Settings from MkDocs' validated config (the plugin's path, and the command line's)."""
+    def from_plugin(cls, config_file: Path, docs_dir: Path, plugin: Mapping[str, Any]) -> Settings:
+        """Settings from the plugin's validated options (:class:`RunbookPluginConfig`, as
+        MkDocs hands it to the plugin, or its values as the command line read them)."""
         root = config_file.parent
         override = os.environ.get(RUNS_VARIABLE)
-        environments_dir = root / plugin.environments
-        default = plugin.environment
+        environments_dir = root / plugin["environments"]
+        default = plugin["environment"]
         if default is None and (environments_dir / f"{DEFAULT_ENVIRONMENT}.yml").is_file():
             default = DEFAULT_ENVIRONMENT
+        runs = store_location(override, Path.cwd()) if override else store_location(plugin["runs"], root)
         return cls(
             config_file=config_file,
             docs_dir=docs_dir,
-            runbooks_dir=root / plugin.runbooks,
+            runbooks_dir=root / plugin["runbooks"],
             environments_dir=environments_dir,
-            runs=store_location(override, Path.cwd()) if override else store_location(plugin.runs, root),
+            runs=runs,
             default_environment=default,
-            storage_options=dict(plugin.storage_options),
-            enabled=bool(plugin.enabled),
+            storage_options=dict(plugin["storage_options"]),
+            enabled=bool(plugin["enabled"]),
         )
 
 
@@ -111,9 +112,34 @@ def find_config(start: Path | None = None) -> Path:
 def load_settings(config_file: Path | None = None, start: Path | None = None) -> Settings:
     """Read the project's settings from ``config_file``, or from the one found upward of ``start``.
 
+    What MkDocs' loader makes of the file is cached (:mod:`runbook.source.config_cache`), so
+    an unchanged config costs no MkDocs import.
+
     Raises:
         ProjectError: no config file, or one MkDocs cannot read, or a bad ``runbook`` option
             (every problem named with its key).
+    """
+    from runbook.source import config_cache
+
+    if config_file is not None and not config_file.is_file():
+        raise ProjectError(NO_CONFIG_FILE.format(path=config_file))
+    path = (config_file or find_config(start)).resolve()
+    entry_key = config_cache.key(path)
+    values = config_cache.read(path.parent, entry_key) if entry_key else None
+    if values is None:
+        values = _read_config(path)
+        if entry_key:
+            config_cache.write(path.parent, entry_key, values)
+    for warning in values["warnings"]:
+        log.warning(warning)
+    return Settings.from_plugin(path, Path(values["docs_dir"]), values["plugin"])
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    """``docs_dir``, the plugin's validated options and the warnings, read with MkDocs' loader.
+
+    Raises:
+        ProjectError: see :func:`load_settings`.
     """
     from mkdocs.config.defaults import MkDocsConfig
     from mkdocs.exceptions import ConfigurationError
@@ -121,9 +147,6 @@ def load_settings(config_file: Path | None = None, start: Path | None = None) ->
 
     from runbook.source.plugin_config import ProjectConfig, RunbookPluginConfig
 
-    if config_file is not None and not config_file.is_file():
-        raise ProjectError(NO_CONFIG_FILE.format(path=config_file))
-    path = (config_file or find_config(start)).resolve()
     project = ProjectConfig(config_file_path=str(path))
     try:
         with path.open("rb") as handle:
@@ -138,10 +161,16 @@ def load_settings(config_file: Path | None = None, start: Path | None = None) ->
     plugin = RunbookPluginConfig(config_file_path=str(path))
     plugin.load_dict(plugin_options(project.plugins, path))
     errors, warnings = plugin.validate()
-    for key, _ in warnings:
-        log.warning(UNKNOWN_OPTION.format(path=path, key=f"plugins.{PLUGIN_NAME}.{key}"))
+    unknown = [UNKNOWN_OPTION.format(path=path, key=f"plugins.{PLUGIN_NAME}.{key}") for key, _ in warnings]
+    if errors:
+        for line in unknown:
+            log.warning(line)
     _raise_for(path, errors, f"plugins.{PLUGIN_NAME}.")
-    return Settings.from_plugin(path, Path(project.docs_dir), plugin)
+    return {
+        "docs_dir": str(project.docs_dir),
+        "plugin": {key: plugin[key] for key in PLUGIN_OPTIONS},
+        "warnings": unknown,
+    }
 
 
 def plugin_options(plugins: Any, path: Path) -> dict[str, Any]:

@@ -107,6 +107,14 @@ class RunStore(Protocol):
         ...
 
 
+def by_slug(records: list[RunRecord]) -> dict[str, list[RunRecord]]:
+    """Runs grouped by runbook, in the order given (newest first, as stores read them)."""
+    grouped: dict[str, list[RunRecord]] = {}
+    for record in records:
+        grouped.setdefault(record.slug, []).append(record)
+    return grouped
+
+
 def open_store(
     location: str | Path, *, storage_options: Mapping[str, Any] | None = None, work_dir: Path | None = None
 ) -> RunStore:

@@ -33,7 +33,7 @@ from runbook.errors import StoreError
 from runbook.memo import Memo
 from runbook.record.build import RunStart, abandoned_record
 from runbook.record.model import RunRecord
-from runbook.store import PendingRun
+from runbook.store import PendingRun, by_slug
 
 log = logging.getLogger("runbook")
 
@@ -190,10 +190,7 @@ class LocalRunStore:
 
     def by_slug(self) -> dict[str, list[RunRecord]]:
         """Every runbook's runs (stored and abandoned), newest first, read once."""
-        grouped: dict[str, list[RunRecord]] = {}
-        for record in self.records():
-            grouped.setdefault(record.slug, []).append(record)
-        return grouped
+        return by_slug(self.records())
 
     def latest(self) -> dict[str, RunRecord]:
         """The newest run of each runbook that has one."""

@@ -55,7 +55,7 @@ from runbook.errors import StoreError
 from runbook.memo import Memo
 from runbook.record.build import RunStart, abandoned_record
 from runbook.record.model import RunRecord
-from runbook.store import PendingRun
+from runbook.store import PendingRun, by_slug
 from runbook.store.cache import ObjectCache, identity
 from runbook.store.local import NOTEBOOK, RECORD, _alive, _process_start
 from runbook.store.remote import open_filesystem, scheme, scrub, shown_url
@@ -218,10 +218,7 @@ class ObjectRunStore:
 
     def by_slug(self) -> dict[str, list[RunRecord]]:
         """Every runbook's runs (stored and abandoned), newest first, read once."""
-        grouped: dict[str, list[RunRecord]] = {}
-        for record in self.records():
-            grouped.setdefault(record.slug, []).append(record)
-        return grouped
+        return by_slug(self.records())
 
     def latest(self) -> dict[str, RunRecord]:
         """The newest run of each runbook: one listing, then only each runbook's newest record."""

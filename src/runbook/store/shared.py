@@ -25,7 +25,7 @@ from typing import Any
 from runbook.errors import KeptLocally, StoreError
 from runbook.record.build import RunStart
 from runbook.record.model import RunRecord
-from runbook.store import PendingRun
+from runbook.store import PendingRun, by_slug
 from runbook.store.local import LocalRunStore, _shown
 from runbook.store.objects import ObjectRunStore, ObjectStoreError
 
@@ -130,10 +130,7 @@ class SharedRunStore:
 
     def by_slug(self) -> dict[str, list[RunRecord]]:
         """Every runbook's runs (both stores), newest first, read once."""
-        grouped: dict[str, list[RunRecord]] = {}
-        for record in self.records():
-            grouped.setdefault(record.slug, []).append(record)
-        return grouped
+        return by_slug(self.records())
 
     def latest(self) -> dict[str, RunRecord]:
         """The newest run of each runbook, in either store."""

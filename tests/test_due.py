@@ -102,3 +102,18 @@ def test_due_dry_run_plans_and_runs_nothing(make_project, invoke):
     assert exit_code == 0, err
     assert out.count("Dry run of") == 2
     assert not (root / "runs").exists()
+
+
+@pytest.mark.kernel
+def test_a_runbook_declined_at_the_prompt_is_skipped_and_the_batch_goes_on(make_project):
+    from test_exec import on_terminal
+
+    root = batch_project(make_project, failing=False)
+
+    exit_code, _, screen = on_terminal(root, "n", "--due")
+
+    assert exit_code == 0, screen
+    assert statuses(root) == {"succeeds": "succeeded"}
+    assert "changes: skipped, not confirmed" in screen
+    assert "Error:" not in screen
+    assert "3 due: 1 succeeded, 2 skipped (changes, prod-only)" in screen

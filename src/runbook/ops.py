@@ -28,6 +28,7 @@ from runbook.errors import (
     EXIT_TERMINATED,
     EXIT_TIMED_OUT,
     EXIT_USAGE,
+    GateRefused,
     KeptLocally,
     RunbookError,
     StoreError,
@@ -64,6 +65,7 @@ SEVERITY = (
 STOPS = (EXIT_INTERRUPTED, EXIT_TERMINATED)
 
 SKIP_CONFIRMATION = "{slug}: skipped, {why} needs a confirmation; pass --yes to run it"
+SKIP_DECLINED = "{slug}: skipped, not confirmed"
 SKIP_ENVIRONMENT = "{slug}: skipped, not allowed in '{env}' (its front matter allows: {allowed})"
 
 
@@ -269,6 +271,10 @@ def run_due(
                 dry_run(execute.plan(project, runbook, options, confirm=False))
                 continue
             record = execute.exec_runbook(project, runbook.slug, options, observer_factory)
+        except GateRefused:  # declined at the prompt (the environment was checked above)
+            batch.skipped.append((runbook.slug, SKIP_DECLINED.format(slug=runbook.slug)))
+            report(SKIP_DECLINED.format(slug=runbook.slug))
+            continue
         except KeptLocally as kept:  # it ran: the shared store just could not take it
             report(f"Warning: {kept}")
             batch.kept.append(kept.record)

@@ -429,6 +429,33 @@ def due_command(as_json: bool) -> None:
     out.print(table(["runbook", "status", "changed", "schedule"], rows))
 
 
+@cli.command("metrics")
+@config_file_option
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option(
+    "--textfile",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write to this file (atomically) for node_exporter's textfile collector.",
+)
+@click.option("--pushgateway", metavar="URL", help="Push-add to this Prometheus Pushgateway instead.")
+def metrics_command(names: tuple[str, ...], textfile: Path | None, pushgateway: str | None) -> None:
+    """Prometheus metrics of the runbooks NAME... (default: all), per environment.
+
+    Prints the text exposition format unless --textfile or --pushgateway says where they go.
+    A Pushgateway that cannot take the push, or a file that cannot be written, is one
+    error line and exit code 74.
+    """
+    from runbook.metrics import export
+
+    done = export(_project(), names, textfile=textfile, pushgateway=pushgateway)
+    if done.written is not None:
+        click.echo(f"wrote metrics of {done.series_of} runbook environments to {done.written}", err=True)
+    if done.pushed_to is not None:
+        click.echo(f"pushed metrics of {done.series_of} runbook environments to {done.pushed_to}", err=True)
+    if done.text:
+        click.echo(done.text, nl=False)
+
+
 def _confirm(slug: str, risk: str) -> bool:
     """Ask on a terminal; destructive runbooks need their slug typed."""
     if risk == "destructive":

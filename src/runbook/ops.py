@@ -175,7 +175,17 @@ def run_one(
             if kernel is not None:
                 kernel.stop(grace_s=0)
             raise
-    return execute.exec_runbook(project, name, options, observer_factory, kernel)
+    record = execute.exec_runbook(project, name, options, observer_factory, kernel)
+    _after_run(project, record)
+    return record
+
+
+def _after_run(project: Project, record: RunRecord) -> None:
+    """What follows a stored run, never changing its result: the profile's metrics push
+    (a push that fails is one warning line)."""
+    from runbook.metrics import push_after_run
+
+    push_after_run(project, record)
 
 
 def _early_kernel(config_file: Path | None) -> Any:
@@ -287,6 +297,7 @@ def run_due(
                 break
             continue
         batch.records.append(record)
+        _after_run(project, record)
         if record.exit_code in STOPS:
             batch.stopped = True
             break

@@ -20,7 +20,8 @@ import yaml
 from runbook.errors import EnvironmentProfileError, Problem
 from runbook.source import bounded_yaml
 
-PROFILE_KEYS = ("label", "production", "parameters", "runbooks")
+PROFILE_KEYS = ("label", "production", "parameters", "runbooks", "metrics")
+METRICS_KEYS = ("pushgateway",)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -35,6 +36,19 @@ class Environment:
     production: bool = False
     parameters: dict[str, Any] = field(default_factory=dict)
     runbooks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+    """``metrics.pushgateway``: a Pushgateway URL that ``exec`` pushes each run's metrics to."""
+
+    def pushgateway(self) -> str | None:
+        """The Pushgateway URL this profile pushes to after each run, ``${VAR}`` expanded;
+        None when it names none (or its value expands to nothing).
+
+        Raises:
+            EnvironmentProfileError: the URL references a variable that is not set.
+        """
+        value = self.metrics.get("pushgateway")
+        return str(self._expand(value, "metrics.pushgateway") or "") or None
 
     def values_for(self, slug: str, declared: set[str]) -> dict[str, Any]:
         """Profile values for the parameters a runbook declares, ``${VAR}`` expanded.
@@ -104,6 +118,7 @@ def load(environments_dir: Path, name: str, rel_dir: str = "environments") -> En
         production=bool(data.get("production", False)),
         parameters=dict(data.get("parameters") or {}),
         runbooks={k: dict(v or {}) for k, v in (data.get("runbooks") or {}).items()},
+        metrics=dict(data.get("metrics") or {}),
     )
 
 
@@ -143,4 +158,18 @@ def _validate(data: Any) -> list[tuple[str | None, str]]:
         isinstance(v, (dict, type(None))) for v in runbooks.values()
     ):
         problems.append(("runbooks", "'runbooks': expected a mapping of runbook slugs to parameter mappings"))
+    problems += _validate_metrics(data.get("metrics") or {})
+    return problems
+
+def _validate_metrics(metrics: Any) -> list[tuple[str | None, str]]:
+    """Problems with a profile's ``metrics`` mapping."""
+    if not isinstance(metrics, dict):
+        return [("metrics", "'metrics': expected a mapping such as {pushgateway: ${PUSHGATEWAY_URL}}")]
+    problems: list[tuple[str | None, str]] = [
+        ("metrics", f"'metrics': unknown key '{k}' (known: {', '.join(METRICS_KEYS)})")
+        for k in metrics
+        if k not in METRICS_KEYS
+    ]
+    if not isinstance(metrics.get("pushgateway", ""), str):
+        problems.append(("metrics", "'metrics.pushgateway': expected a URL such as ${PUSHGATEWAY_URL}"))
     return problems

@@ -39,7 +39,9 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         from runbook.source.config import Settings
         from runbook.source.project import Project
 
-        settings = Settings.from_plugin(Path(config.config_file_path), Path(config.docs_dir), self.config)
+        settings = Settings.from_plugin(
+            Path(config.config_file_path), Path(config.docs_dir), self.config, config.site_url
+        )
         self.project = Project.from_settings(settings)
         return config
 

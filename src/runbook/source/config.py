@@ -56,6 +56,8 @@ class Settings:
     default_environment: str | None
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     enabled: bool = True
+    site_url: str | None = None
+    """MkDocs' ``site_url`` (ending in ``/``): where the site is published, when it says."""
 
     @property
     def root(self) -> Path:
@@ -63,7 +65,9 @@ class Settings:
         return self.config_file.parent
 
     @classmethod
-    def from_plugin(cls, config_file: Path, docs_dir: Path, plugin: Mapping[str, Any]) -> Settings:
+    def from_plugin(
+        cls, config_file: Path, docs_dir: Path, plugin: Mapping[str, Any], site_url: str | None = None
+    ) -> Settings:
         """Settings from the plugin's validated options (:class:`RunbookPluginConfig`, as
         MkDocs hands it to the plugin, or its values as the command line read them)."""
         root = config_file.parent
@@ -82,6 +86,7 @@ class Settings:
             default_environment=default,
             storage_options=dict(plugin["storage_options"]),
             enabled=bool(plugin["enabled"]),
+            site_url=site_url or None,
         )
 
 
@@ -132,7 +137,7 @@ def load_settings(config_file: Path | None = None, start: Path | None = None) ->
             config_cache.write(path.parent, entry_key, values)
     for warning in values["warnings"]:
         log.warning(warning)
-    return Settings.from_plugin(path, Path(values["docs_dir"]), values["plugin"])
+    return Settings.from_plugin(path, Path(values["docs_dir"]), values["plugin"], values.get("site_url"))
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -156,7 +161,7 @@ def _read_config(path: Path) -> dict[str, Any]:
         raise ProjectError(BAD_CONFIG.format(path=path, problem=_one_line(exc))) from None
     if not isinstance(data, dict):
         raise ProjectError(BAD_CONFIG.format(path=path, problem="expected a mapping of settings"))
-    project.load_dict({k: v for k, v in data.items() if k in ("docs_dir", "plugins")})
+    project.load_dict({k: v for k, v in data.items() if k in ("docs_dir", "plugins", "site_url")})
     _raise_for(path, project.validate()[0], "")
     plugin = RunbookPluginConfig(config_file_path=str(path))
     plugin.load_dict(plugin_options(project.plugins, path))
@@ -168,6 +173,7 @@ def _read_config(path: Path) -> dict[str, Any]:
     _raise_for(path, errors, f"plugins.{PLUGIN_NAME}.")
     return {
         "docs_dir": str(project.docs_dir),
+        "site_url": project.site_url,
         "plugin": {key: plugin[key] for key in PLUGIN_OPTIONS},
         "warnings": unknown,
     }

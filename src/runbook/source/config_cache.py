@@ -21,6 +21,9 @@ from typing import Any
 from runbook import __version__
 
 CACHE_FILE = ".runbook/cache/settings.json"
+#: What the cached values hold; raised when they gain a setting (2: ``site_url``), so an
+#: entry written without it is not read as if the config had none.
+FORMAT = 2
 _INHERIT = re.compile(rb"^INHERIT:\s*['\"]?([^'\"#\r\n]+?)['\"]?\s*(?:#.*)?$", re.MULTILINE)
 _ENV_TAG = re.compile(rb"!ENV\s+(\[[^\]]*\]|[^\s,#\]]+)")
 _NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
@@ -30,7 +33,7 @@ def key(path: Path) -> str | None:
     """The cache key of the config at ``path`` (absolute); None when a file cannot be read."""
     import mkdocs  # its package root holds only the version
 
-    digest = hashlib.sha256(f"{__version__}\0{mkdocs.__version__}\0".encode())
+    digest = hashlib.sha256(f"{FORMAT}\0{__version__}\0{mkdocs.__version__}\0".encode())
     seen: set[str] = set()
     current: str | None = str(path)
     while current is not None and current not in seen:

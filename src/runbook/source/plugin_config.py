@@ -36,3 +36,5 @@ class ProjectConfig(Config):
 
     docs_dir = c.DocsDir(default="docs", exists=False)
     plugins = c.Optional(c.Type((list, dict)))
+    site_url = c.Optional(c.URL(is_dir=True))
+    """Where the site is published; metrics link alerts to runbook pages under it."""

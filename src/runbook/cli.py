@@ -642,6 +642,45 @@ def check_command(paths: tuple[Path, ...]) -> None:
         raise SystemExit(EXIT_FAILED)
 
 
+@cli.command("schedule")
+@config_file_option
+@click.option("--image", required=True, help="Container image with the handbook and runbook as its entrypoint.")
+@click.option("--env", "environment", required=True, metavar="NAME", help="Environment profile the runs use.")
+@click.option(
+    "--secret",
+    default="runbook-secrets",
+    show_default=True,
+    help="Kubernetes Secret with the secret parameters, one key per parameter name.",
+)
+@click.option("--namespace", metavar="NS", help="Namespace of the CronJobs (default: kubectl's).")
+@click.option(
+    "--yes", "assume_yes", is_flag=True, help="Also schedule mutating runbooks and write steps, run with --yes."
+)
+def schedule_command(image: str, environment: str, secret: str, namespace: str | None, assume_yes: bool) -> None:
+    """Print a Kubernetes CronJob (YAML) for each runbook with a schedule.
+
+    Pipe it to `kubectl apply -f -`. Runbooks that need a confirmation are left out, as
+    a comment, unless --yes is given.
+    """
+    from runbook import ops
+    from runbook.schedule import NOTHING_LEFT, NOTHING_SCHEDULED, to_yaml
+
+    found = ops.schedule(
+        _project(), image, environment, secret=secret, namespace=namespace, assume_yes=assume_yes
+    )
+    for warning in found.warnings:
+        _warn(warning)
+    if not found.scheduled:
+        click.echo(NOTHING_SCHEDULED, err=True)
+        return
+    header = [f"runbook schedule --image {image} --env {environment}: {len(found.cronjobs)} CronJobs"]
+    click.echo(to_yaml(found, header), nl=False)
+    for line in found.skipped:
+        _warn(line)
+    if not found.cronjobs:
+        click.echo(NOTHING_LEFT.format(count=len(found.skipped)), err=True)
+
+
 @cli.command("render")
 @config_file_option
 @click.option(

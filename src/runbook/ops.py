@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from runbook.record.standing import Standing
     from runbook.render.site import Site
     from runbook.run.execute import ExecOptions, Plan
+    from runbook.schedule import Schedule as ScheduleResult
     from runbook.source.lint import Finding
     from runbook.source.model import Runbook
     from runbook.store import RunStore
@@ -530,6 +531,30 @@ def check(project: Project, paths: list[Path] | None = None) -> list[Finding]:
     from runbook.source.lint import check_project
 
     return check_project(project, paths)
+
+
+def schedule(
+    project: Project, image: str, environment: str, *, secret: str, namespace: str | None, assume_yes: bool
+) -> ScheduleResult:
+    """Kubernetes CronJobs for the scheduled runbooks (``runbook schedule``).
+
+    Runbooks that cannot be parsed are left out and named in the result's ``warnings``.
+
+    Raises:
+        EnvironmentProfileError: ``environment`` is not one of the project's profiles.
+    """
+    from runbook import schedule as schedules
+    from runbook.run import environments
+    from runbook.source.config import is_url
+
+    environments.load(project.environments_dir, environment)
+    warnings: list[str] = []
+    runbooks = project.runbooks(on_error=lambda exc: warnings.append(f"skipped {exc}"))
+    runs = project.runs if is_url(project.runs) else None
+    options = schedules.ScheduleOptions(image, environment, secret, namespace, assume_yes, runs)
+    found = schedules.build(runbooks, options)
+    found.warnings = warnings
+    return found
 
 
 def render(project: Project) -> Site:

@@ -102,6 +102,7 @@ def test_due_dry_run_plans_and_runs_nothing(make_project, invoke):
     assert exit_code == 0, err
     assert out.count("Dry run of") == 2
     assert not (root / "runs").exists()
+    assert not (root / ".runbook").exists()  # nothing written, not even a cache
 
 
 @pytest.mark.kernel

@@ -109,10 +109,10 @@ def _config_file() -> Path | None:
     return found
 
 
-def _project() -> Any:
+def _project(*, write_cache: bool = True) -> Any:
     from runbook.source.project import Project
 
-    return Project.discover(config_file=_config_file())
+    return Project.discover(config_file=_config_file(), write_cache=write_cache)
 
 
 def _warn(message: str) -> None:
@@ -521,7 +521,7 @@ def exec_command(
         ask_secret=_ask_secret if interactive else None,
     )
     if due:
-        ctx.exit(_exec_due(_project(), options, dry_run, as_json))
+        ctx.exit(_exec_due(_project(write_cache=not dry_run), options, dry_run, as_json))
     ctx.exit(_exec_one(name or "", options, dry_run, as_json))
 
 
@@ -535,7 +535,7 @@ def _exec_one(name: str, options: Any, dry_run: bool, as_json: bool) -> int:
     from runbook import ops
 
     if dry_run:
-        _print_plan(ops.plan_one(_project(), name, options), as_json)
+        _print_plan(ops.plan_one(_project(write_cache=False), name, options), as_json)
         return 0
     from runbook.errors import KeptLocally
 

@@ -114,11 +114,14 @@ def find_config(start: Path | None = None) -> Path:
     raise ProjectError(NO_PROJECT.format(cwd=here))
 
 
-def load_settings(config_file: Path | None = None, start: Path | None = None) -> Settings:
+def load_settings(
+    config_file: Path | None = None, start: Path | None = None, *, write_cache: bool = True
+) -> Settings:
     """Read the project's settings from ``config_file``, or from the one found upward of ``start``.
 
     What MkDocs' loader makes of the file is cached (:mod:`runbook.source.config_cache`), so
-    an unchanged config costs no MkDocs import.
+    an unchanged config costs no MkDocs import; ``write_cache=False`` leaves the disk
+    untouched (``--dry-run``).
 
     Raises:
         ProjectError: no config file, or one MkDocs cannot read, or a bad ``runbook`` option
@@ -133,7 +136,7 @@ def load_settings(config_file: Path | None = None, start: Path | None = None) ->
     values = config_cache.read(path.parent, entry_key) if entry_key else None
     if values is None:
         values = _read_config(path)
-        if entry_key:
+        if entry_key and write_cache:
             config_cache.write(path.parent, entry_key, values)
     for warning in values["warnings"]:
         log.warning(warning)

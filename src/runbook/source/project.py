@@ -87,15 +87,21 @@ class Project:
         self.root = settings.root
         #: Parse-cache keys of the runbooks loaded so far, for :meth:`prune_parse_cache`.
         self.loaded_keys: set[str] = set()
+        #: False when nothing may be written to the project's caches (``--dry-run``).
+        self.write_cache = True
 
     def __repr__(self) -> str:
         return f"Project({str(self.root)!r})"
 
     @classmethod
-    def discover(cls, start: Path | None = None, config_file: Path | None = None) -> Project:
+    def discover(
+        cls, start: Path | None = None, config_file: Path | None = None, *, write_cache: bool = True
+    ) -> Project:
         """The project of ``config_file``, or of the config found upward of ``start`` (the
         working directory)."""
-        return cls.from_settings(load_settings(config_file, start))
+        project = cls.from_settings(load_settings(config_file, start, write_cache=write_cache))
+        project.write_cache = write_cache
+        return project
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Project:
@@ -240,16 +246,17 @@ class Project:
             "and docs pages with a jupyter: header"
         )
 
-    def load(self, name: str, *, write_cache: bool = True) -> Runbook:
+    def load(self, name: str, *, write_cache: bool | None = None) -> Runbook:
         """Parse the runbook named ``name`` (slug or path)."""
         slug, path = self.resolve(name)
         return self.load_path(slug, path, write_cache=write_cache)
 
-    def load_path(self, slug: str, path: Path, *, write_cache: bool = True) -> Runbook:
+    def load_path(self, slug: str, path: Path, *, write_cache: bool | None = None) -> Runbook:
         """Parse one runbook file, reusing a cached parse of identical content.
 
         The cache (``.runbook/cache/parse``) is keyed on the file's content, so an edit is
-        never served stale; ``write_cache=False`` leaves the disk untouched (``--dry-run``).
+        never served stale; ``write_cache=False`` (default: the project's
+        :attr:`write_cache`) leaves the disk untouched (``--dry-run``).
         A process that loads the same content again (``runbook serve``) gets it from
         memory.
         """
@@ -262,7 +269,7 @@ class Project:
         runbook = _PARSED.get(key) or self._cache_get(key)
         if runbook is None:
             runbook = parse_text(text, rel, slug)
-            if write_cache:
+            if self.write_cache if write_cache is None else write_cache:
                 self._cache_put(key, runbook)
         _PARSED.put(key, runbook)
         return runbook

@@ -327,7 +327,8 @@ def test_malformed_profile_reports_every_problem(make_project, bad):
     project = make_project({"check": runbook_md(BODY)}, environments={"bad": text})
 
     assert bad(project, "--env", "bad") == (
-        "Error: environments/bad.yml: unknown key 'prod' (known: label, production, parameters, runbooks); "
+        "Error: environments/bad.yml: unknown key 'prod' "
+        "(known: label, production, parameters, runbooks, notify, metrics); "
         "'production': expected true or false, got 'maybe'; "
         "'parameters': expected a mapping of parameter names to values"
     )

@@ -271,6 +271,8 @@ def run_due(
     due = [item.runbook for item in current.items if item.due]
     batch.due = [runbook.slug for runbook in due]
     report(f"{len(due)} due: {', '.join(batch.due) or 'nothing'}")
+    if dry_run is None:
+        _notify_stale(project, environment, current)
     for runbook in due:
         skip = _skip_reason(runbook, options, environment)
         if skip is not None:
@@ -303,6 +305,20 @@ def run_due(
             batch.stopped = True
             break
     return batch
+
+
+def _notify_stale(project: Project, environment: str | None, current: Standings) -> None:
+    """Tell the profile's ``notify:`` URLs of the runbooks this batch finds stale."""
+    from runbook.notify import notify_stale
+    from runbook.run import environments
+
+    if environment is None:
+        return
+    try:
+        profile = environments.load(project.environments_dir, environment)
+    except RunbookError:  # each run reports a bad profile
+        return
+    notify_stale(profile, current.items, project.work_dir, project.settings.site_url)
 
 
 def _skip_reason(runbook: Runbook, options: ExecOptions, environment: str | None) -> str | None:

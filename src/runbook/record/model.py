@@ -152,6 +152,39 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
+class Notification:
+    """A message the run sent about its change of state (:mod:`runbook.notify`).
+
+    Attributes:
+        event: ``failed``, ``recovered`` or ``stale``.
+        scheme: the Apprise URL's scheme (``slack``, ``json`` ...); never the URL, which
+            holds tokens.
+        ok: whether the service took it.
+        error: why not, when it did not.
+    """
+
+    event: str
+    scheme: str
+    ok: bool
+    error: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Notification:
+        """Read one entry of a record's ``notifications``.
+
+        Raises:
+            RecordError: not an object, or a field of the wrong type.
+        """
+        data = _mapping(data, "notifications[]")
+        return cls(
+            event=_text(data, "event", where="notifications[]"),
+            scheme=_optional(data, "scheme", str, "", where="notifications[]"),
+            ok=_optional(data, "ok", bool, False, where="notifications[]"),
+            error=_optional(data, "error", str, None, where="notifications[]"),
+        )
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """Everything known about one run; ``record.json`` in the run store (schema 1).
 
@@ -175,6 +208,8 @@ class RunRecord:
     checks: tuple[CheckResult, ...] = ()
     tool: dict[str, str] = field(default_factory=dict)
     redactions: int = 0
+    notifications: tuple[Notification, ...] = ()
+    """Written only when there are some, so records that sent none keep their shape."""
     schema: int = SCHEMA
     unknown: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -189,6 +224,8 @@ class RunRecord:
         for item in fields(self):
             if item.name not in ("schema", "unknown"):
                 data[item.name] = _plain(getattr(self, item.name))
+        if not self.notifications:
+            del data["notifications"]
         return {**data, **{k: v for k, v in self.unknown.items() if k not in data}}
 
     @classmethod
@@ -222,6 +259,7 @@ class RunRecord:
             checks=_items(data, "checks", CheckResult.from_dict),
             tool=_strings(data, "tool") or {},
             redactions=_optional(data, "redactions", int, 0),
+            notifications=_items(data, "notifications", Notification.from_dict),
             schema=schema,
             unknown={k: v for k, v in data.items() if k not in known},
         )
@@ -239,7 +277,7 @@ EXIT_CODES: dict[Status, int] = {
 
 def _plain(value: Any) -> Any:
     """A field value as JSON-ready data: dataclasses as objects, tuples as lists."""
-    if isinstance(value, (RunbookFacts, Failure, StepResult, CheckResult)):
+    if isinstance(value, (RunbookFacts, Failure, StepResult, CheckResult, Notification)):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]

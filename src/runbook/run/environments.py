@@ -20,8 +20,9 @@ import yaml
 from runbook.errors import EnvironmentProfileError, Problem
 from runbook.source import bounded_yaml
 
-PROFILE_KEYS = ("label", "production", "parameters", "runbooks", "metrics")
+PROFILE_KEYS = ("label", "production", "parameters", "runbooks", "notify", "metrics")
 METRICS_KEYS = ("pushgateway",)
+NOTIFY_SHAPE = "'notify': expected a list of Apprise URLs (slack://..., json://host/path, ${VAR} ...)"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -36,6 +37,16 @@ class Environment:
     production: bool = False
     parameters: dict[str, Any] = field(default_factory=dict)
     runbooks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notify: tuple[str, ...] = ()
+    """Apprise URLs told of a change of state (:mod:`runbook.notify`), ``${VAR}`` unexpanded."""
+
+    def notify_urls(self) -> list[str]:
+        """The ``notify`` URLs, ``${VAR}`` expanded.
+
+        Raises:
+            EnvironmentProfileError: a URL references a variable that is not set.
+        """
+        return [self._expand(url, f"notify[{i}]") for i, url in enumerate(self.notify)]
 
     metrics: dict[str, Any] = field(default_factory=dict)
     """``metrics.pushgateway``: a Pushgateway URL that ``exec`` pushes each run's metrics to."""
@@ -118,6 +129,7 @@ def load(environments_dir: Path, name: str, rel_dir: str = "environments") -> En
         production=bool(data.get("production", False)),
         parameters=dict(data.get("parameters") or {}),
         runbooks={k: dict(v or {}) for k, v in (data.get("runbooks") or {}).items()},
+        notify=tuple(data.get("notify") or ()),
         metrics=dict(data.get("metrics") or {}),
     )
 
@@ -158,8 +170,14 @@ def _validate(data: Any) -> list[tuple[str | None, str]]:
         isinstance(v, (dict, type(None))) for v in runbooks.values()
     ):
         problems.append(("runbooks", "'runbooks': expected a mapping of runbook slugs to parameter mappings"))
+    notify = data.get("notify") or []
+    if not isinstance(notify, list) or not all(
+        isinstance(url, str) and ("://" in url or "${" in url) for url in notify
+    ):
+        problems.append(("notify", NOTIFY_SHAPE))
     problems += _validate_metrics(data.get("metrics") or {})
     return problems
+
 
 def _validate_metrics(metrics: Any) -> list[tuple[str | None, str]]:
     """Problems with a profile's ``metrics`` mapping."""

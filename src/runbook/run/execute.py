@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.errors import GateRefused, KeptLocally, ParameterError
 from runbook.record.build import (
@@ -48,6 +48,10 @@ from runbook.source.model import Runbook
 from runbook.source.project import Project
 from runbook.store import PendingRun, project_store
 from runbook.store.local import new_run_id
+
+if TYPE_CHECKING:
+    from runbook.notify import RunNotifier
+    from runbook.store import RunStore
 
 log = logging.getLogger("runbook")
 
@@ -317,6 +321,7 @@ def run(
             _run_start(planned, project.root, started),
             time_limit_s=planned.timeout_s,
         )
+        notifier = _notifier(project, planned, store)
     except BaseException:
         kernel.kill()
         kernel.stop(grace_s=0)
@@ -328,6 +333,8 @@ def run(
         _request_shutdown(session)  # the kernel exits while the run is written
         notebook = session.redactor.notebook(session.notebook)
         record = _record(planned, pending, session, status, failure, notebook)
+        if notifier is not None:  # before the commit, so the record tells what was sent
+            record = notifier.after(record, session.redactor)
         try:
             location = store.commit(pending, record, notebook)
         except KeptLocally as exc:  # safe in the outbox: show the outcome, then say where it is
@@ -338,6 +345,16 @@ def run(
     if kept is not None:
         raise kept
     return record
+
+
+def _notifier(project: Project, planned: Plan, store: RunStore) -> RunNotifier | None:
+    """What tells the profile's ``notify:`` URLs of a change of state; None without any."""
+    if planned.environment is None or not planned.environment.notify:
+        return None  # a profile without notify: pays nothing
+    from runbook.notify import RunNotifier
+
+    site_url = project.settings.site_url
+    return RunNotifier.prepare(planned.environment, store, planned.runbook.slug, site_url)
 
 
 def _deadline(timeout_s: float | None) -> float | None:

@@ -20,6 +20,10 @@ site: ``runbook build`` of 1,000 runbooks against 500 and against a plain ``mkdo
 build`` of the same pages, and re-rendering after one runbook changes against a full
 render, in generated projects; see ``site.py``.
 
+store: ``runbook build`` of 1,000 runbooks with their runs on a shared store (moto's S3
+server on 127.0.0.1) against the same build on a local store, with the objects listed and
+the requests of one build; see ``store.py``. Skipped, in one line, without s3fs and moto.
+
 Why ratios: absolute seconds depend on the machine, its load and its disk cache, so
 they cannot be compared between a laptop and a CI runner, or asserted on. Both sides of
 a ratio run on the same machine in the same run, interleaved (A, B, A, B, ...) after one
@@ -31,7 +35,7 @@ Each command runs as a separate process with stdin from /dev/null and its output
 captured, in a scratch project built fresh in ``bench/.work/`` (gitignored). The
 executables are the ones next to ``sys.executable``, so any checkout's venv works:
 
-    .venv/bin/python bench/run.py [--only exec|help|site ...] [--runs N]
+    .venv/bin/python bench/run.py [--only exec|help|site|store ...] [--runs N]
                                   [--site-runs N] [--build-runs N] [--json]
 """
 
@@ -49,7 +53,7 @@ from harness import BIN, CommandFailed, Group, Measurement, Variant, as_json, pr
 WORK = Path(__file__).resolve().parent / ".work"
 EXEC_WORK = WORK / "exec"
 MIN_RUNS = 5
-GROUPS = ("exec", "help", "site")
+GROUPS = ("exec", "help", "site", "store")
 
 TRIVIAL_RUNBOOK = """\
 ---
@@ -162,6 +166,8 @@ def load_site_module():  # type: ignore[no-untyped-def]
 
 def main() -> int:
     site_bench = load_site_module()
+    import store as store_bench  # bench/store.py, next to this script
+
     MIN_SITE_RUNS = site_bench.MIN_SITE_RUNS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -188,7 +194,8 @@ def main() -> int:
         "--build-runs",
         type=run_count(1),
         default=site_bench.BUILD_RUNS,
-        help=f"timed runs of each site build of 500 and 1,000 runbooks (default {site_bench.BUILD_RUNS}; "
+        help=f"timed runs of each site build of 500 and 1,000 runbooks, and of each store build "
+        f"(default {site_bench.BUILD_RUNS}; "
         "each round takes minutes)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
@@ -201,10 +208,14 @@ def main() -> int:
             "exec": lambda: measure_exec(args.runs),
             "help": lambda: measure_help(args.runs),
             "site": lambda: site_bench.measure_site(args.site_runs, args.build_runs),
+            "store": lambda: store_bench.measure_store(args.build_runs),
         }
         for name in chosen:
             group_start = time.perf_counter()
             group = measures[name]()
+            if not group.measurements:  # skipped: its one note says why
+                groups.append(group)
+                continue
             group.notes.append(f"took {time.perf_counter() - group_start:.0f}s")
             groups.append(group)
     except CommandFailed as exc:
@@ -214,7 +225,12 @@ def main() -> int:
     if args.json:
         print(json.dumps({**as_json(groups), "total_s": round(total, 1)}, indent=2))
     else:
-        print_table(groups)
+        measured = [g for g in groups if g.measurements]
+        if measured:
+            print_table(measured)
+        for group in groups:
+            if not group.measurements:
+                print(f"{group.name}: {group.notes[0]}")
         print(f"total {total:.0f}s")
     return 0
 

@@ -66,9 +66,16 @@ def backed_up(make_project):
         root, "backup", code_hash="x", environment="production", started=now - timedelta(hours=3), suffix="a"
     )
     bad = write_record(
-        root, "backup", code_hash="x", status="failed", environment="production", started=now - timedelta(hours=1)
+        root,
+        "backup",
+        code_hash="x",
+        status="failed",
+        environment="production",
+        started=now - timedelta(hours=1),
     )
-    staging = write_record(root, "backup", code_hash="x", environment="staging", started=now - timedelta(hours=2))
+    staging = write_record(
+        root, "backup", code_hash="x", environment="staging", started=now - timedelta(hours=2)
+    )
     return root, ok, bad, staging
 
 
@@ -80,13 +87,22 @@ def test_metrics_prints_each_runbook_and_environment(backed_up, invoke):
     prod = {"runbook": "backup", "environment": "production"}
     assert value(found, "runbook_last_run_success", **prod) == 0
     assert value(found, "runbook_last_run_timestamp_seconds", **prod) == pytest.approx(epoch(bad), abs=0.01)
-    assert value(found, "runbook_last_success_timestamp_seconds", **prod) == pytest.approx(epoch(ok), abs=0.01)
+    assert value(found, "runbook_last_success_timestamp_seconds", **prod) == pytest.approx(
+        epoch(ok), abs=0.01
+    )
     assert value(found, "runbook_last_run_duration_seconds", **prod) == 2.0
     assert value(found, "runbook_schedule_interval_seconds", **prod) == 86400
     assert value(found, "runbook_last_run_success", runbook="backup", environment="staging") == 1
-    assert value(
-        found, "runbook_info", **prod, owner="dba-team", url="https://handbook.example.com/ops/runbooks/db/backup/"
-    ) == 1
+    assert (
+        value(
+            found,
+            "runbook_info",
+            **prod,
+            owner="dba-team",
+            url="https://handbook.example.com/ops/runbooks/db/backup/",
+        )
+        == 1
+    )
 
 
 def test_metrics_textfile_is_written_whole_and_parses(backed_up, invoke, tmp_path):
@@ -131,7 +147,11 @@ def test_alert_rules_pass_promtool():
     if PROMTOOL is None:
         _unavailable("promtool is not installed (Debian package prometheus)")
     done = subprocess.run(
-        [PROMTOOL, "test", "rules", "runbook-rules.test.yml"], cwd=RULES, capture_output=True, text=True, check=False
+        [PROMTOOL, "test", "rules", "runbook-rules.test.yml"],
+        cwd=RULES,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS" in done.stdout

@@ -64,7 +64,9 @@ def scheduled_slugs(root: Path) -> set[str]:
     return found
 
 
-def test_the_handbook_schedules_its_read_only_runbooks_as_valid_cronjobs(invoke: Callable[..., Result]) -> None:
+def test_the_handbook_schedules_its_read_only_runbooks_as_valid_cronjobs(
+    invoke: Callable[..., Result],
+) -> None:
     code_, out, err = schedule(invoke, REPO)
     assert code_ == 0, err
     jobs = by_slug(cronjobs(out))
@@ -92,7 +94,9 @@ def test_the_handbook_schedules_its_read_only_runbooks_as_valid_cronjobs(invoke:
     }
 
 
-def test_with_yes_every_scheduled_runbook_of_the_handbook_gets_a_cronjob(invoke: Callable[..., Result]) -> None:
+def test_with_yes_every_scheduled_runbook_of_the_handbook_gets_a_cronjob(
+    invoke: Callable[..., Result],
+) -> None:
     code_, out, err = schedule(invoke, REPO, "--yes", "--namespace", "ops", "--secret", "handbook")
     assert code_ == 0, err
     jobs = by_slug(cronjobs(out))
@@ -142,7 +146,7 @@ def test_each_schedule_kind_has_a_cron_expression(schedule_: str, pattern: str, 
         assert (cron.note is not None) == noted, cron
         assert cron_for(slug, schedule_) == cron  # the same slug always gets the same time
     hours = cron_for("disk-space", "6h").expression.split()[1].split(",")
-    assert [int(b) - int(a) for a, b in zip(hours, hours[1:])] == [6, 6, 6]
+    assert [int(b) - int(a) for a, b in zip(hours, hours[1:], strict=False)] == [6, 6, 6]
 
 
 def test_thirty_daily_runbooks_do_not_all_start_at_once() -> None:
@@ -150,7 +154,9 @@ def test_thirty_daily_runbooks_do_not_all_start_at_once() -> None:
     assert len(starts) >= 25
 
 
-def test_names_are_valid_unique_and_short(invoke: Callable[..., Result], make_project: Callable[..., Path]) -> None:
+def test_names_are_valid_unique_and_short(
+    invoke: Callable[..., Result], make_project: Callable[..., Path]
+) -> None:
     long = "Nightly_Verification_of_the_Primary_Database_Cluster_Backups_In_Region_EU"
     project = make_project(
         runbooks={
@@ -225,7 +231,9 @@ def test_gated_runbooks_are_left_out_unless_yes(
     assert "--yes" not in container(jobs["reader"])["args"]
 
 
-def test_a_project_without_schedules_says_so(invoke: Callable[..., Result], make_project: Callable[..., Path]) -> None:
+def test_a_project_without_schedules_says_so(
+    invoke: Callable[..., Result], make_project: Callable[..., Path]
+) -> None:
     project = make_project(runbooks={"adhoc": runbook_md()}, environments={"production": PROFILE})
     code_, out, err = schedule(invoke, project)
     assert (code_, out) == (0, "")
@@ -234,7 +242,9 @@ def test_a_project_without_schedules_says_so(invoke: Callable[..., Result], make
     )
 
 
-def test_an_unknown_profile_is_an_error(invoke: Callable[..., Result], make_project: Callable[..., Path]) -> None:
+def test_an_unknown_profile_is_an_error(
+    invoke: Callable[..., Result], make_project: Callable[..., Path]
+) -> None:
     project = make_project(runbooks={"a": runbook_md(schedule="daily")}, environments={"staging": PROFILE})
     code_, out, err = schedule(invoke, project)
     assert code_ != 0 and out == ""

@@ -644,7 +644,9 @@ def check_command(paths: tuple[Path, ...]) -> None:
 
 @cli.command("schedule")
 @config_file_option
-@click.option("--image", required=True, help="Container image with the handbook and runbook as its entrypoint.")
+@click.option(
+    "--image", required=True, help="Container image with the handbook and runbook as its entrypoint."
+)
 @click.option("--env", "environment", required=True, metavar="NAME", help="Environment profile the runs use.")
 @click.option(
     "--secret",
@@ -654,9 +656,14 @@ def check_command(paths: tuple[Path, ...]) -> None:
 )
 @click.option("--namespace", metavar="NS", help="Namespace of the CronJobs (default: kubectl's).")
 @click.option(
-    "--yes", "assume_yes", is_flag=True, help="Also schedule mutating runbooks and write steps, run with --yes."
+    "--yes",
+    "assume_yes",
+    is_flag=True,
+    help="Also schedule mutating runbooks and write steps, run with --yes.",
 )
-def schedule_command(image: str, environment: str, secret: str, namespace: str | None, assume_yes: bool) -> None:
+def schedule_command(
+    image: str, environment: str, secret: str, namespace: str | None, assume_yes: bool
+) -> None:
     """Print a Kubernetes CronJob (YAML) for each runbook with a schedule.
 
     Pipe it to `kubectl apply -f -`. Runbooks that need a confirmation are left out, as

@@ -83,7 +83,9 @@ class RunbookMetrics:
         return {"runbook": self.slug, "environment": self.environment}
 
 
-def gather(project: Project, store: RunStore | None = None, slugs: Iterable[str] | None = None) -> list[RunbookMetrics]:
+def gather(
+    project: Project, store: RunStore | None = None, slugs: Iterable[str] | None = None
+) -> list[RunbookMetrics]:
     """Every runbook's figures per environment it ran in, from the project's run store.
 
     Runbooks that cannot be parsed, and runs of runbooks no longer in the project, are left
@@ -160,7 +162,9 @@ def registry(items: Iterable[RunbookMetrics]) -> CollectorRegistry:
     last_ok = gauge("runbook_last_success_timestamp_seconds", "When the newest successful run started.")
     interval = gauge("runbook_schedule_interval_seconds", "How often a successful run is due (schedule).")
     checks = gauge("runbook_check_value", "A number a check of the newest run recorded.", ("check", "figure"))
-    info = gauge("runbook_info", "The runbook's title, owner and page URL; always 1.", ("title", "owner", "url"))
+    info = gauge(
+        "runbook_info", "The runbook's title, owner and page URL; always 1.", ("title", "owner", "url")
+    )
     for item in items:
         labels = (item.slug, item.environment)
         last_run.labels(*labels).set(parse_time(item.latest.started_at).timestamp())
@@ -234,7 +238,11 @@ class Exported:
 
 
 def export(
-    project: Project, names: Iterable[str] = (), *, textfile: Path | None = None, pushgateway: str | None = None
+    project: Project,
+    names: Iterable[str] = (),
+    *,
+    textfile: Path | None = None,
+    pushgateway: str | None = None,
 ) -> Exported:
     """``runbook metrics``: the series of ``names`` (slugs or paths; every runbook without),
     written to ``textfile``, pushed to ``pushgateway``, or else as text.

@@ -56,9 +56,14 @@ DEFAULT_SECRET = "runbook-secrets"
 #: Object-store credentials taken from the same Secret (optional keys) for ``s3://`` stores.
 S3_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
-SKIP_CONFIRMATION = "{slug}: not scheduled: {why} needs a confirmation; `runbook schedule --yes` schedules it to run with --yes"
+SKIP_CONFIRMATION = (
+    "{slug}: not scheduled: {why} needs a confirmation; "
+    "`runbook schedule --yes` schedules it to run with --yes"
+)
 SKIP_ENVIRONMENT = "{slug}: not scheduled: not allowed in '{env}' (its front matter allows: {allowed})"
-NOTHING_SCHEDULED = "no runbook has a schedule: add `schedule: daily` (or weekly, ...) to a runbook's front matter"
+NOTHING_SCHEDULED = (
+    "no runbook has a schedule: add `schedule: daily` (or weekly, ...) to a runbook's front matter"
+)
 NOTHING_LEFT = "no CronJob to print: every scheduled runbook was left out ({count}); see the lines above"
 
 _WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
@@ -169,10 +174,14 @@ def _days(count: int, minute: int, hour: int, weekday: int, day: int, month: int
         return _calendar("weekly", minute, hour, weekday, day, month, at)
     if count > 31:
         monthly = Cron(f"{minute} {hour} 1 * *", f"monthly on day 1 at {at}")
-        return Cron(monthly.expression, monthly.meaning, f"cron cannot count {count} days: runs {monthly.meaning}")
+        return Cron(
+            monthly.expression, monthly.meaning, f"cron cannot count {count} days: runs {monthly.meaning}"
+        )
     days = "day 1" if count >= 31 else f"days 1, {1 + count}, ..."
     meaning = f"on {days} of each month at {at}"
-    note = f"cron cannot count {count} days across months: runs {meaning} (never more than {count} days apart)"
+    note = (
+        f"cron cannot count {count} days across months: runs {meaning} (never more than {count} days apart)"
+    )
     return Cron(f"{minute} {hour} */{count} * *", meaning, note)
 
 
@@ -217,7 +226,9 @@ def build(runbooks: list[Runbook], options: ScheduleOptions) -> Schedule:
         why = needs_confirmation(runbook)
         if allowed is not None and options.environment not in allowed:
             found.skipped.append(
-                SKIP_ENVIRONMENT.format(slug=runbook.slug, env=options.environment, allowed=", ".join(allowed))
+                SKIP_ENVIRONMENT.format(
+                    slug=runbook.slug, env=options.environment, allowed=", ".join(allowed)
+                )
             )
             continue
         if why and not options.assume_yes:
@@ -240,7 +251,9 @@ def _comments(runbook: Runbook, cron: Cron) -> list[str]:
     return lines
 
 
-def cronjob(runbook: Runbook, name: str, cron: Cron, options: ScheduleOptions, *, confirmed: bool) -> dict[str, Any]:
+def cronjob(
+    runbook: Runbook, name: str, cron: Cron, options: ScheduleOptions, *, confirmed: bool
+) -> dict[str, Any]:
     """One ``batch/v1`` CronJob that runs ``runbook`` in ``options.environment``."""
     labels = {
         "app.kubernetes.io/name": "runbook",
@@ -320,7 +333,7 @@ def to_yaml(found: Schedule, header: list[str]) -> str:
 
     lines = [f"# {line}" for line in header + found.skipped]
     documents = []
-    for job, comments in zip(found.cronjobs, found.comments):
+    for job, comments in zip(found.cronjobs, found.comments, strict=True):
         text = yaml.safe_dump(job, sort_keys=False, allow_unicode=True, width=1000)
         documents.append("".join(f"# {line}\n" for line in comments) + text)
     head = "\n".join(lines) + "\n" if lines else ""

@@ -87,6 +87,7 @@ def test_list_json_has_the_documented_fields(project, invoke):
         "risk": "read-only",
         "schedule": "daily",
         "tags": ["demo", "greeting"],
+        "alerts": [],
         "last_status": None,
         "last_run_at": None,
         "last_run_id": None,

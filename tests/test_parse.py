@@ -84,7 +84,7 @@ def test_every_front_matter_problem_is_reported_at_once(make_project, invoke):
     assert line == (
         "Error: runbooks/db/broken.md: "
         "unknown front matter key 'colour' "
-        "(known: title, summary, owner, tags, kind, level, risk, schedule, timeout, environments, objectives, prerequisites); "
+        "(known: title, summary, owner, tags, kind, level, risk, schedule, timeout, environments, objectives, prerequisites, alerts); "
         "missing required key 'summary'; "
         "'title': expected a non-empty string, got ''; "
         "'owner': expected a non-empty string, got 3; "

@@ -201,6 +201,7 @@ def _print_show(runbook: Any, runs: list[Any], command: str) -> None:
         ("schedule", meta.schedule or "-"),
         ("timeout", meta.timeout or "-"),
         ("tags", ", ".join(meta.tags) or "-"),
+        ("alerts", ", ".join(meta.alerts) or "-"),
         ("environments", ", ".join(meta.environments) if meta.environments else "any"),
     ]
     out.print(table(["", ""], [[k, escape(v)] for k, v in facts]))
@@ -625,16 +626,31 @@ def _print_plan(planned: Any, as_json: bool) -> None:
 
 @cli.command("check")
 @config_file_option
+@click.option(
+    "--alerts",
+    "alerts",
+    is_flag=True,
+    help="PATHS are Prometheus rule files: also check that every alert has a runbook.",
+)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-def check_command(paths: tuple[Path, ...]) -> None:
+def check_command(paths: tuple[Path, ...], alerts: bool) -> None:
     """Lint runbooks, profiles and the FAQ: front matter, parameters, links, hard-coded secrets.
 
     Prints one `file:line: message` per finding and exits 1 when there are any. PATHS
-    (as pre-commit passes them) limit the check to those files.
+    (as pre-commit passes them) limit the check to those files. With --alerts, PATHS are
+    Prometheus rule files instead: the whole project is checked, and so is every alert
+    (it has a runbook, its runbook_url is a runbook page, a runbook's alerts exist).
     """
     from runbook import ops
 
-    findings = ops.check(_project(), list(paths) or None)
+    if alerts and not paths:
+        raise click.UsageError(
+            "--alerts needs Prometheus rule files, e.g. deploy/prometheus/runbook-rules.yml"
+        )
+    if alerts:
+        findings = ops.check(_project(), None, list(paths))
+    else:
+        findings = ops.check(_project(), list(paths) or None)
     for finding in findings:
         click.echo(f"{finding.path}:{finding.line}: {finding.message}")
     if findings:

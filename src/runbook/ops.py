@@ -542,11 +542,21 @@ def _folder(project: Project, folder: Path) -> str:
     return absolute.relative_to(root).as_posix() if absolute.is_relative_to(root) else str(folder)
 
 
-def check(project: Project, paths: list[Path] | None = None) -> list[Finding]:
-    """Lint the project's sources (``runbook check``); every finding, sorted by file and line."""
-    from runbook.source.lint import check_project
+def check(
+    project: Project, paths: list[Path] | None = None, alert_rules: list[Path] | None = None
+) -> list[Finding]:
+    """Lint the project's sources (``runbook check``); every finding, sorted by file and line.
 
-    return check_project(project, paths)
+    With ``alert_rules`` (Prometheus rule files, ``runbook check --alerts``), also every
+    alert without a runbook, every ``runbook_url`` that is not a runbook page and every
+    runbook naming an alert no rule defines.
+    """
+    from runbook.source.lint import check_alerts, check_project
+
+    findings = check_project(project, paths)
+    if alert_rules is not None:
+        findings = sorted(set(findings) | set(check_alerts(project, alert_rules)))
+    return findings
 
 
 def schedule(

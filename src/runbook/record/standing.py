@@ -40,6 +40,7 @@ class Standing:
             "risk": meta.risk,
             "schedule": meta.schedule,
             "tags": list(meta.tags),
+            "alerts": list(meta.alerts),
             "last_status": self.latest.status if self.latest else None,
             "last_run_at": self.latest.started_at if self.latest else None,
             "last_run_id": self.latest.run_id if self.latest else None,

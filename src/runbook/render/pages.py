@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,8 @@ from runbook.source.model import Runbook
 FOLD_LINES = 50
 HISTORY = 10
 STATE_LABELS = {"never run": "never run", "timed_out": "timed out"}
+#: The alerts index: every alert and the runbook it leads to.
+ALERTS_INDEX = "runbooks/alerts.md"
 
 
 def state_class(state: str) -> str:
@@ -251,8 +254,12 @@ def runbook_page(
     run_nb: dict[str, Any] | None,
     faq: list[FaqLink],
     templates: Templates,
+    alerts: Sequence[Mapping[str, str | None]] = (),
 ) -> Rendered:
-    """The page of one runbook (or notebook page of the docs)."""
+    """The page of one runbook (or notebook page of the docs).
+
+    ``alerts`` are the alerts that lead to it (``name``, ``severity``), in the order shown.
+    """
     meta = runbook.meta
     latest = standing.latest
     body = notebook_body(runbook, latest, run_nb, page, templates)
@@ -273,6 +280,8 @@ def runbook_page(
             runbook, latest.parameters if latest else None, latest.environment if latest else None
         ),
         faq=[{"question": f.question, "link": link(page, f.page) + "#" + f.anchor} for f in faq],
+        alerts=list(alerts),
+        alerts_index=link(page, ALERTS_INDEX),
         body=changed + body.markdown,
         history=[_run_facts(r, runbook, page, templates) for r in history],
     )

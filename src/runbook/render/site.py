@@ -21,12 +21,22 @@ from runbook.errors import RunbookError
 from runbook.record.model import RunRecord
 from runbook.record.standing import Standing, standing
 from runbook.render import overview
+from runbook.render.alerts import (
+    ALERTS_INDEX,
+    AlertMap,
+    PageAlert,
+    alerts_index,
+    index_rows,
+    map_alerts,
+    page_alerts,
+)
 from runbook.render.cache import RenderCache
 from runbook.render.cache import key as cache_key
 from runbook.render.faq import FaqCategory, unknown_runbooks
 from runbook.render.pages import HISTORY, FaqLink, link, run_page, run_page_path, runbook_page
 from runbook.render.templates import Templates
 from runbook.render.text import iso_utc
+from runbook.source.alerts import AlertRule
 from runbook.source.model import Runbook
 
 DASHBOARD = "runbooks/index.md"
@@ -34,7 +44,7 @@ CALENDAR = "runbooks/calendar.md"
 FAQ_INDEX = "faq/index.md"
 TRAINING_INDEX = "training/index.md"
 #: Pages generated unless the docs folder has one of its own at that path.
-OVERVIEW_PAGES = (DASHBOARD, CALENDAR, FAQ_INDEX, TRAINING_INDEX)
+OVERVIEW_PAGES = (DASHBOARD, CALENDAR, FAQ_INDEX, TRAINING_INDEX, ALERTS_INDEX)
 RENDER_CACHE = ".runbook/cache/render"
 #: Stands for the build time in cached overview pages; replaced on every render.
 BUILT_AT = "\x00built-at\x00"
@@ -44,7 +54,7 @@ NotebookLoader = Callable[[RunRecord], dict[str, Any] | None]
 
 @dataclass(frozen=True)
 class RenderInputs:
-    """Everything a render reads, gathered beforehand.
+    r"""Everything a render reads, gathered beforehand.
 
     Attributes:
         runbooks: parsed notebooks with a unique slug, in slug order.
@@ -59,6 +69,10 @@ class RenderInputs:
         clashes: slugs used by more than one file, one line each.
         faq_problems: FAQ files and entries that are malformed, one line each.
         store_problems: runs the store skipped as unreadable, one line each.
+        alert_rules: the alerts of the rule files the site reads (the plugin's ``alert_rules``).
+        alert_rules_configured: whether the site reads rule files at all.
+        alert_problems: rule files that could not be read, one line each.
+        site_url: mkdocs.yml's ``site_url``, to resolve absolute ``runbook_url``\ s.
     """
 
     runbooks: Sequence[Runbook]
@@ -73,6 +87,10 @@ class RenderInputs:
     clashes: Sequence[str] = ()
     faq_problems: Sequence[str] = ()
     store_problems: Sequence[str] = ()
+    alert_rules: Sequence[AlertRule] = ()
+    alert_rules_configured: bool = False
+    alert_problems: Sequence[str] = ()
+    site_url: str | None = None
 
 
 @dataclass
@@ -124,21 +142,25 @@ def render_site(
     site = Site(warnings=[*inputs.parse_errors, *inputs.clashes, *inputs.faq_problems])
     site.warnings += unknown_runbooks(list(inputs.faq), {rb.slug for rb in inputs.runbooks})
     site.warnings += inputs.store_problems
+    site.warnings += inputs.alert_problems
     render = _Render(inputs, Templates.load(inputs.template_folders), cache)
     faq_links = _faq_links(inputs.faq)
     docs_prefix = inputs.docs_dir + "/"
     tracks = training_tracks(list(inputs.runbooks))
     standings = {}
+    alerts = map_alerts(inputs.runbooks, inputs.pages, inputs.alert_rules, inputs.site_url)
     for runbook in inputs.runbooks:
         page = inputs.pages[runbook.slug]
         history = list(inputs.records.get(runbook.slug, ()))[:HISTORY]
         standings[runbook.slug] = standing(runbook, history[0] if history else None, now)
         links = faq_links.get(runbook.slug, [])
-        _render_notebook(render, site, runbook, standings[runbook.slug], history, links)
+        shown = alerts.by_slug.get(runbook.slug, ())
+        _render_notebook(render, site, runbook, standings[runbook.slug], history, links, shown)
         site.pages[page] += _training_footer(render, runbook, page, tracks)
         if runbook.path.startswith(docs_prefix):
             site.replaced.add(page)
     _render_overview(render, site, standings, now)
+    _render_alerts(render, site, alerts, standings)
     _render_faq(render, site)
     _render_training(render, site, tracks)
     if cache:
@@ -153,13 +175,15 @@ def _render_notebook(
     standing_: Standing,
     history: list[RunRecord],
     faq_links: list[FaqLink],
+    alerts: Sequence[PageAlert],
 ) -> None:
     """Add a notebook's page and its run pages to ``site``, from the cache when unchanged."""
     page, cache = render.inputs.pages[runbook.slug], render.cache
-    entry_key = _cache_key(runbook, page, standing_, history, faq_links, render.templates) if cache else ""
+    facts = (standing_, history, faq_links, alerts)
+    entry_key = _cache_key(runbook, page, *facts, render.templates) if cache else ""
     cached = cache.get(entry_key) if cache else None
     if cached is None:
-        pages, assets = _notebook_pages(render, runbook, page, standing_, history, faq_links)
+        pages, assets = _notebook_pages(render, runbook, page, *facts)
         if cache:
             cache.put(entry_key, pages, assets)
     else:
@@ -176,6 +200,7 @@ def _notebook_pages(
     standing_: Standing,
     history: list[RunRecord],
     faq_links: list[FaqLink],
+    alerts: Sequence[PageAlert],
 ) -> tuple[dict[str, str], dict[str, bytes]]:
     notebooks = {r.run_id: render.inputs.notebook(r) for r in history}
     latest = history[0] if history else None
@@ -188,6 +213,7 @@ def _notebook_pages(
         notebooks.get(latest.run_id) if latest else None,
         faq_links,
         templates,
+        page_alerts(alerts),
     )
     pages, assets = {page: rendered.markdown}, dict(rendered.assets)
     for record in history:
@@ -203,6 +229,7 @@ def _cache_key(
     standing_: Standing,
     history: list[RunRecord],
     faq_links: list[FaqLink],
+    alerts: Sequence[PageAlert],
     templates: Templates,
 ) -> str:
     return cache_key(
@@ -213,6 +240,7 @@ def _cache_key(
         [standing_.state, standing_.changed],
         [(f.question, f.page, f.anchor) for f in faq_links],
         standing_.next_due.isoformat() if standing_.next_due else None,
+        [(a.name, a.severity) for a in alerts],
         templates.digest,
     )
 
@@ -252,6 +280,22 @@ def _render_overview(render: _Render, site: Site, standings: dict[str, Standing]
             cache.put(entry_key, *cached)
     for path, markdown in cached[0].items():
         site.pages[path] = markdown.replace(BUILT_AT, iso_utc(now))
+
+
+def _render_alerts(render: _Render, site: Site, alerts: AlertMap, standings: dict[str, Standing]) -> None:
+    """The alerts index, when any runbook has alerts or the site reads rule files."""
+    inputs = render.inputs
+    if ALERTS_INDEX in inputs.handwritten or not (alerts.by_slug or inputs.alert_rules_configured):
+        return
+    rows = index_rows(alerts, standings, inputs.pages)
+    cache = render.cache
+    entry_key = cache_key("alerts", rows, render.templates.digest) if cache else ""
+    cached = cache.get(entry_key) if cache else None
+    if cached is None:
+        cached = {ALERTS_INDEX: alerts_index(rows, render.templates)}, {}
+        if cache:
+            cache.put(entry_key, *cached)
+    site.pages.update(cached[0])
 
 
 def _render_faq(render: _Render, site: Site) -> None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from runbook.errors import Problem
 from runbook.render.cache import RenderCache
 from runbook.render.faq import load_faq
 from runbook.render.site import OVERVIEW_PAGES, RENDER_CACHE, RenderInputs, Site, render_site
 from runbook.render.templates import OVERRIDES, PACKAGE_TEMPLATES
+from runbook.source.alerts import RuleFiles, expand_patterns, read_rule_files
 from runbook.source.project import Project
 from runbook.store import RunStore, project_store
 
@@ -32,6 +34,7 @@ def collect_inputs(project: Project, store: RunStore) -> RenderInputs:
     records = store.by_slug()
     faq_dir = project.docs_dir / "faq"
     categories, faq_problems = load_faq(faq_dir, project.relative(faq_dir))
+    rules = read_alert_rules(project)
     return RenderInputs(
         runbooks=tuple(runbooks),
         records=records,
@@ -48,7 +51,20 @@ def collect_inputs(project: Project, store: RunStore) -> RenderInputs:
         ),
         faq_problems=tuple(faq_problems),
         store_problems=tuple(store.problems),  # read after by_slug(), which fills it
+        alert_rules=rules.alerts,
+        alert_rules_configured=bool(project.settings.alert_rules),
+        alert_problems=tuple(str(p) for p in rules.problems),
+        site_url=project.settings.site_url,
     )
+
+
+def read_alert_rules(project: Project) -> RuleFiles:
+    """The alerts of the rule files the plugin's ``alert_rules`` names; a pattern that
+    matches no file is a problem, like a file that cannot be read."""
+    paths, unmatched = expand_patterns(project.settings.alert_rules, project.root)
+    rules = read_rule_files(paths, project.root)
+    missing = tuple(Problem(project.relative(project.config_file), m) for m in unmatched)
+    return RuleFiles(rules.files, rules.alerts, missing + rules.problems)
 
 
 def render_project(project: Project, *, now: datetime | None = None, use_cache: bool = True) -> Site:

@@ -29,7 +29,15 @@ PLUGIN_NAME = "runbook"
 #: Overrides the ``runs`` setting for one command.
 RUNS_VARIABLE = "RUNBOOK_RUNS"
 #: The plugin's options (:class:`~runbook.source.plugin_config.RunbookPluginConfig`).
-PLUGIN_OPTIONS = ("enabled", "runbooks", "environments", "runs", "storage_options", "environment")
+PLUGIN_OPTIONS = (
+    "enabled",
+    "runbooks",
+    "environments",
+    "runs",
+    "storage_options",
+    "environment",
+    "alert_rules",
+)
 DEFAULT_ENVIRONMENT = "local"
 
 NO_PROJECT = (
@@ -58,6 +66,8 @@ class Settings:
     enabled: bool = True
     site_url: str | None = None
     """MkDocs' ``site_url`` (ending in ``/``): where the site is published, when it says."""
+    alert_rules: tuple[str, ...] = ()
+    """Prometheus rule files the site reads, as glob patterns relative to the config file."""
 
     @property
     def root(self) -> Path:
@@ -87,6 +97,7 @@ class Settings:
             storage_options=dict(plugin["storage_options"]),
             enabled=bool(plugin["enabled"]),
             site_url=site_url or None,
+            alert_rules=tuple(plugin["alert_rules"]),
         )
 
 

@@ -21,9 +21,10 @@ from typing import Any
 from runbook import __version__
 
 CACHE_FILE = ".runbook/cache/settings.json"
-#: What the cached values hold; raised when they gain a setting (2: ``site_url``), so an
-#: entry written without it is not read as if the config had none.
-FORMAT = 2
+#: What the cached values hold; raised when they gain a setting (2: ``site_url``, 3: the
+#: plugin's ``alert_rules``), so an entry written without it is not read as if the config
+#: had none.
+FORMAT = 3
 _INHERIT = re.compile(rb"^INHERIT:\s*['\"]?([^'\"#\r\n]+?)['\"]?\s*(?:#.*)?$", re.MULTILINE)
 _ENV_TAG = re.compile(rb"!ENV\s+(\[[^\]]*\]|[^\s,#\]]+)")
 _NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")

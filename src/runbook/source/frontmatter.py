@@ -41,6 +41,7 @@ OPTIONAL = (
     "environments",
     "objectives",
     "prerequisites",
+    "alerts",
 )
 
 
@@ -139,6 +140,7 @@ def validate_front_matter(data: Any, rel: str) -> tuple[FrontMatter | None, list
     environments = _words(data, "environments", problems)
     objectives = _words(data, "objectives", problems) or ()
     prerequisites = _words(data, "prerequisites", problems) or ()
+    alerts = _words(data, "alerts", problems) or ()
     kind = _choice(data, "kind", KINDS, "runbook", problems)
     risk = _choice(data, "risk", RISKS, "read-only", problems)
     level = _choice(data, "level", LEVELS, None, problems)
@@ -165,6 +167,7 @@ def validate_front_matter(data: Any, rel: str) -> tuple[FrontMatter | None, list
             environments=environments,
             objectives=objectives,
             prerequisites=prerequisites,
+            alerts=alerts,
         ),
         [],
     )

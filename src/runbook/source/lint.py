@@ -286,6 +286,45 @@ def _faq(project: Project, selected: Selected) -> Iterator[Finding]:
             yield from _scan_secrets(rel, text)
 
 
+# -- alerts ------------------------------------------------------------------------
+
+
+def check_alerts(project: Project, rule_files: Iterable[Path]) -> list[Finding]:
+    """Every alert of ``rule_files`` leads to a runbook, and every alert a runbook names exists.
+
+    Findings are located at the alert's ``alert:`` line, its ``runbook_url`` line, or the
+    runbook's ``alerts:`` item (:func:`runbook.source.alerts.alert_findings`). A
+    ``runbook_url`` that Prometheus builds from a template is not checked.
+
+    Returns:
+        Every finding, sorted by path and line.
+    """
+    from runbook.metrics import page_url
+    from runbook.source.alerts import alert_findings, read_rule_files
+
+    rules = read_rule_files(rule_files, project.root)
+    runbooks = project.runbooks(on_error=lambda exc: None)  # the source check reports those
+    pages = {page_url(project.page_path(rb), None) for rb in runbooks}
+    named = [found for rb in runbooks if rb.meta.alerts for found in _named_alerts(project, rb.path)]
+    found = alert_findings(rules, named, pages, project.settings.site_url)
+    return sorted({Finding(p.path, p.line, _one_line(p.message)) for p in found})
+
+
+def _named_alerts(project: Project, rel: str) -> Iterator[tuple[str, int, str]]:
+    """``(file, line, alert)`` for each alert a runbook's front matter names."""
+    from runbook.source.parse import read_front_matter, read_text
+
+    try:
+        front = read_front_matter(read_text(project.root / rel, rel), rel)
+    except RunbookError:
+        return
+    names = front.data.get("alerts") if isinstance(front.data, dict) else None
+    items = [names] if isinstance(names, str) else names if isinstance(names, list) else []
+    for index, name in enumerate(items, start=1):
+        if isinstance(name, str) and name.strip():
+            yield rel, front.line("alerts", index) or 1, name.strip()
+
+
 # -- secrets -----------------------------------------------------------------------
 
 #: detect-secrets detectors left out: free-standing entropy (checksums, commit ids) and

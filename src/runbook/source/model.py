@@ -39,6 +39,8 @@ class FrontMatter:
     environments: tuple[str, ...] | None = None
     objectives: tuple[str, ...] = ()
     prerequisites: tuple[str, ...] = ()
+    alerts: tuple[str, ...] = ()
+    """Names of the alerts (Prometheus rule names) that lead to this runbook."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ class Runbook:
     def from_dict(cls, data: dict[str, Any]) -> Runbook:
         """Inverse of :meth:`to_dict`."""
         meta = dict(data["meta"])
-        for key in ("tags", "objectives", "prerequisites"):
+        for key in ("tags", "objectives", "prerequisites", "alerts"):
             meta[key] = tuple(meta.get(key, ()))
         if meta["environments"] is not None:
             meta["environments"] = tuple(meta["environments"])

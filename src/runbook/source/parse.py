@@ -26,7 +26,7 @@ from runbook.source.frontmatter import parse_duration, validate_front_matter
 from runbook.source.model import EFFECTS, Parameter, Runbook, Step, to_plain
 
 #: Bump when the parse output changes, so cached parses are not reused.
-PARSER_VERSION = "3"
+PARSER_VERSION = "4"
 DEFAULT_KERNEL = "python3"
 #: Larger runbooks are refused before they are read: no one writes one, and parsing and
 #: scanning megabytes of Markdown would make every command slow.

@@ -29,6 +29,9 @@ class RunbookPluginConfig(Config):
     come the way the store's SDK reads them, e.g. the standard AWS variables and files)."""
     environment = c.Optional(c.Type(str))
     """The profile ``runbook exec`` uses without ``--env`` (default: ``local`` when it exists)."""
+    alert_rules = c.ListOfItems(c.Type(str), default=[])
+    """Prometheus rule files (glob patterns relative to the config file) the site reads:
+    runbook pages show their alerts' severity, and the alerts index lists every alert."""
 
 
 class ProjectConfig(Config):

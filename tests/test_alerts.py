@@ -214,9 +214,9 @@ def test_a_runbook_page_lists_its_alerts_with_severity_and_the_index_lists_every
         "| Alert | Severity | Runbook | Status |",
         f"| BackupOld | critical | [Back up](db/backup.md) | {never} |",
         "| DiskFull | - | none: give it a runbook | - |",
-        "| Elsewhere | - | none: give it a runbook | - |",
+        "| Elsewhere | - | none here: its `runbook_url` is not a runbook page | - |",
         f"| HealthDown | page | [Health](health.md) | {never} |",
-        "| Moved | - | none: give it a runbook | - |",
+        "| Moved | - | none here: its `runbook_url` is not a runbook page | - |",
         f"| Relative | - | [Back up](db/backup.md) | {never} |",
         "| Templated | - | the runbook its `runbook_url` names when it fires | - |",
     ]

@@ -74,13 +74,14 @@ def index_rows(
 ) -> list[list[object]]:
     """The alerts index's rows as JSON-able facts (what the render cache keys on): alert,
     severity, and the runbook it leads to (page, state, title), or None and whether its
-    ``runbook_url`` is a template."""
+    ``runbook_url`` is a template (``templated``), a link elsewhere (``elsewhere``) or
+    missing (``none``)."""
     severity: dict[str, str | None] = {}
-    templated: set[str] = set()
+    linked: dict[str, str] = {}  # alerts with a runbook_url that leads to no page here
     for rule in alerts.rules:
         severity.setdefault(rule.name, rule.severity)
-        if rule.templated:
-            templated.add(rule.name)
+        if rule.runbook_url:
+            linked[rule.name] = "templated" if rule.templated else "elsewhere"
     leads: dict[str, list[str]] = {name: [] for name in severity}
     for slug, found in alerts.by_slug.items():
         for alert in found:
@@ -92,7 +93,7 @@ def index_rows(
             meta = standings[slug].runbook.meta
             rows.append([name, severity.get(name), pages[slug], standings[slug].state, meta.title])
         if not slugs:
-            rows.append([name, severity.get(name), None, None, name in templated])
+            rows.append([name, severity.get(name), None, None, linked.get(name, "none")])
     return rows
 
 
@@ -106,7 +107,7 @@ def alerts_index(rows: list[list[object]], templates: Templates) -> str:
                 "severity": severity,
                 "title": title if page else None,
                 "link": link(ALERTS_INDEX, str(page)) if page else None,
-                "templated": not page and title is True,
+                "unmatched": None if page else title,
                 "state": STATE_LABELS.get(str(state), str(state)) if state else None,
                 "state_class": state_class(str(state)) if state else None,
             }

@@ -3,9 +3,9 @@
 It adds every page the renderer produces with ``File.generated`` (nothing is written into
 the docs folder), replaces notebook pages of the docs with their rendered version, keeps
 run pages out of the navigation and the FAQ's YAML out of the site, and under
-``mkdocs serve`` watches the runbooks, the run store, the profiles and the FAQ. Problems
-(a FAQ entry naming a missing runbook, a malformed runbook) are logged as warnings, so a
-``--strict`` build fails on them.
+``mkdocs serve`` watches the runbooks, the run store, the profiles, the FAQ and the alert
+rule files. Problems (a FAQ entry naming a missing runbook, a malformed runbook, a rule
+file that cannot be read) are logged as warnings, so a ``--strict`` build fails on them.
 """
 
 from __future__ import annotations
@@ -83,4 +83,8 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         for folder in (project.runbooks_dir, project.runs_dir, project.environments_dir):
             if folder is not None and folder.is_dir():
                 server.watch(str(folder))
+        from runbook.source.alerts import expand_patterns
+
+        for rules in expand_patterns(project.settings.alert_rules, project.root)[0]:
+            server.watch(str(rules))
         return server

@@ -20,7 +20,7 @@ from runbook.source.project import Project
 from runbook.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = ("mkdocs.yml", "docs", "runbooks", "environments", "overrides")
+SOURCES = ("mkdocs.yml", "docs", "runbooks", "environments", "overrides", "deploy")
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 pytestmark = pytest.mark.kernel
@@ -59,6 +59,12 @@ def test_the_handbook_passes_runbook_check(handbook: Path) -> None:
     assert (done.returncode, done.stdout) == (0, ""), done.stdout + done.stderr
 
 
+def test_every_shipped_alert_has_a_runbook(handbook: Path) -> None:
+    done = run(handbook, "check", "--alerts", "deploy/prometheus/runbook-rules.yml")
+
+    assert (done.returncode, done.stdout) == (0, ""), done.stdout + done.stderr
+
+
 def test_make_site_runs_every_notebook_in_local_and_builds_strictly(handbook: Path) -> None:
     done = run(handbook, "build", "--strict", "--execute", "--yes", "--env", "local")
 
@@ -73,6 +79,8 @@ def test_make_site_runs_every_notebook_in_local_and_builds_strictly(handbook: Pa
     }
     assert (handbook / "site" / "runbooks" / "index.html").is_file()
     assert (handbook / "site" / "training" / "index.html").is_file()
+    alerts = (handbook / "site" / "runbooks" / "alerts" / "index.html").read_text("utf-8")
+    assert "RunbookStale" in alerts and "Service health" in alerts
 
 
 # -- PostgreSQL, for real ------------------------------------------------------------------

@@ -492,6 +492,15 @@ def _ask_secret(name: str, help_text: str) -> str:
 @click.option("--timeout", metavar="DURATION", help="Whole-run limit: seconds, or 90s, 10m, 2h.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON on stdout.")
 @click.option("--due", is_flag=True, help="Run every runbook that is due, one after another.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="With --due: run up to N runbooks at once, each in its own kernel.",
+)
 @click.pass_context
 def exec_command(
     ctx: click.Context,
@@ -504,6 +513,7 @@ def exec_command(
     timeout: str | None,
     as_json: bool,
     due: bool,
+    jobs: int,
 ) -> None:
     """Run the runbook NAME (a slug or a path) and record the run."""
     from runbook.run.execute import ExecOptions
@@ -511,6 +521,8 @@ def exec_command(
 
     if due == bool(name):
         raise click.UsageError("give a runbook NAME, or --due to run every runbook that is due")
+    if jobs != 1 and not due:
+        raise click.UsageError("-j/--jobs runs several runbooks at once: it goes with --due")
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
     options = ExecOptions(
         environment=environment,
@@ -522,7 +534,7 @@ def exec_command(
         ask_secret=_ask_secret if interactive else None,
     )
     if due:
-        ctx.exit(_exec_due(_project(write_cache=not dry_run), options, dry_run, as_json))
+        ctx.exit(_exec_due(_project(write_cache=not dry_run), options, dry_run, as_json, jobs))
     ctx.exit(_exec_one(name or "", options, dry_run, as_json))
 
 
@@ -552,24 +564,67 @@ def _exec_one(name: str, options: Any, dry_run: bool, as_json: bool) -> int:
     return int(record.exit_code)
 
 
-def _exec_due(project: Any, options: Any, dry_run: bool, as_json: bool) -> int:
-    """Run every due runbook in turn (:func:`runbook.ops.run_due`); the batch's exit code.
+def _exec_due(project: Any, options: Any, dry_run: bool, as_json: bool, jobs: int) -> int:
+    """Run every due runbook, ``jobs`` at a time (:func:`runbook.ops.run_due`); the batch's
+    exit code.
 
     With ``--json``, stdout holds one JSON list of the records; skips, errors and the
     summary go to stderr.
     """
-    from runbook import ops
 
     def show_plan(planned: Any) -> None:
         _print_plan(planned, as_json)
 
-    batch = ops.run_due(project, options, _observer, report=_report, dry_run=show_plan if dry_run else None)
+    batch = _run_due(project, options, jobs, dry_run=show_plan if dry_run else None)
     if dry_run:
         return 0
     if as_json:
         _emit_json([r.to_dict() for r in batch.records])
+    _print_batch_end(batch, jobs)
+    return int(batch.exit_code)
+
+
+def _run_due(project: Any, options: Any, jobs: int, dry_run: Any = None) -> Any:
+    """:func:`runbook.ops.run_due`; with ``jobs`` above 1, every line a run prints starts
+    with its runbook's name, and whole lines from several runs never mix."""
+    from runbook import ops
+
+    if jobs == 1:
+        return ops.run_due(project, options, _observer, report=_report, dry_run=dry_run)
+    import threading
+    from functools import partial
+
+    from runbook.console import prefixed_observer
+
+    lock = threading.Lock()
+
+    def report(line: str) -> None:
+        with lock:
+            _report(line)
+
+    def observer_for(slug: str) -> Callable[[], Any]:
+        return partial(prefixed_observer, slug, lock)
+
+    return ops.run_due(
+        project, options, _observer, report=report, dry_run=dry_run, jobs=jobs, observer_for=observer_for
+    )
+
+
+def _print_batch_end(batch: Any, jobs: int) -> None:
+    """With ``jobs`` above 1, a table of the batch's runbooks; then its one-line summary."""
+    if jobs > 1:
+        from runbook.console import batch_table, err
+
+        records = {r.slug: r for r in batch.records}
+        skipped, errors = dict(batch.skipped), dict(batch.errors)
+        rows = []
+        for slug in batch.due:
+            if slug in records:
+                rows.append((slug, records[slug].status, records[slug].duration_s))
+            elif slug in skipped or slug in errors:
+                rows.append((slug, "skipped" if slug in skipped else "not run", None))
+        err.print(batch_table(rows))
     click.echo(batch.summary(), err=True)
-    return batch.exit_code
 
 
 def _report(line: str) -> None:
@@ -733,6 +788,15 @@ def render_command(out: Path) -> None:
 )
 @click.option("--env", "environment", metavar="NAME", help="With --execute: the environment profile.")
 @click.option("--site-dir", type=click.Path(path_type=Path), help="Build into this folder (default: site/).")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="With --execute: run up to N runbooks at once, each in its own kernel.",
+)
 @click.pass_context
 def build_command(
     ctx: click.Context,
@@ -741,6 +805,7 @@ def build_command(
     assume_yes: bool,
     environment: str | None,
     site_dir: Path | None,
+    jobs: int,
 ) -> None:
     """Render the runbooks, runs, FAQ and training, and build the site with MkDocs.
 
@@ -750,14 +815,16 @@ def build_command(
     """
     from runbook import ops
 
+    if jobs != 1 and not run_due:
+        raise click.UsageError("-j/--jobs runs several notebooks at once: it goes with --execute")
     project = _project()
     batch = None
     if run_due:
         from runbook.run.execute import ExecOptions
 
         options = ExecOptions(environment=environment, assume_yes=assume_yes)
-        batch = ops.run_due(project, options, _observer, report=_report)
-        click.echo(batch.summary(), err=True)
+        batch = _run_due(project, options, jobs)
+        _print_batch_end(batch, jobs)
         if batch.stopped:
             ctx.exit(batch.exit_code)
     folder = ops.build(project, strict=strict, site_dir=site_dir)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from rich.console import Console
 from rich.markup import escape
@@ -144,3 +144,76 @@ class ExecObserver:
         if not self._at_line_start:
             self.console.file.write("\n")
             self._at_line_start = True
+
+
+class LinePrefixer:
+    """A text stream that writes whole lines, each prefixed with ``[slug] ``, to ``target``.
+
+    Several runs print at once in a parallel batch: each has its own prefixer, all share
+    one lock, so lines from different runs never interleave mid-line. A partial line waits
+    for its end (or :meth:`end_line`).
+    """
+
+    def __init__(self, slug: str, lock: Any, target: Any = None, terminal: bool = False) -> None:
+        self.prefix = f"[{slug}] "
+        self.lock = lock
+        self.target = target
+        self.terminal = terminal
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        if lines:
+            self._emit(lines)
+        return len(text)
+
+    def flush(self) -> None:
+        """Lines are written as they end; a partial one waits for :meth:`end_line`."""
+
+    def end_line(self) -> None:
+        """Write a partial last line, if any."""
+        if self._partial:
+            partial, self._partial = self._partial, ""
+            self._emit([partial])
+
+    def isatty(self) -> bool:
+        return self.terminal
+
+    def _emit(self, lines: list[str]) -> None:
+        target = self.target or err.file
+        with self.lock:
+            target.write("".join(f"{self.prefix}{line}\n" for line in lines))
+            target.flush()
+
+
+def prefixed_observer(slug: str, lock: Any) -> ExecObserver:
+    """An :class:`ExecObserver` whose every line starts with ``[slug]`` (``exec --due -j N``)."""
+    stream = LinePrefixer(slug, lock, terminal=err.is_terminal)
+    console = Console(
+        file=cast(IO[str], stream), highlight=False, soft_wrap=True, force_terminal=err.is_terminal
+    )
+    return PrefixedObserver(console, stream)
+
+
+class PrefixedObserver(ExecObserver):
+    """An observer writing through a :class:`LinePrefixer`; its partial line ends with the run."""
+
+    def __init__(self, console: Console, stream: LinePrefixer) -> None:
+        super().__init__(console)
+        self.stream = stream
+
+    def run_finished(self, record: Any, folder: Path | str) -> None:
+        super().run_finished(record, folder)
+        self.stream.end_line()
+
+
+def batch_table(rows: list[tuple[str, str, float | None]]) -> Table:
+    """The table that ends a parallel batch: runbook, status, took."""
+    return table(
+        ["runbook", "status", "took"],
+        [
+            [escape(slug), styled_status(status), "-" if took is None else f"{took:.1f}s"]
+            for slug, status, took in rows
+        ],
+    )

@@ -252,14 +252,19 @@ def run_due(
     *,
     report: Callable[[str], None] = log.warning,
     dry_run: Callable[[Plan], None] | None = None,
+    jobs: int = 1,
+    observer_for: Callable[[str], Callable[[], Any]] | None = None,
 ) -> Batch:
-    """Run every runbook that is due, one after another: ``exec --due``, ``build --execute``.
+    """Run every runbook that is due: ``exec --due``, ``build --execute``.
 
     A runbook that needs a confirmation (its risk, its write steps) is skipped unless
     ``options.assume_yes`` or ``options.confirm`` can give one; one whose front matter
     does not allow the batch's environment is skipped too. Each skip and each error is
     passed to ``report`` as one line. Ctrl-C and SIGTERM stop the batch. With
     ``dry_run``, each due runbook's plan is passed to it and nothing runs.
+
+    With ``jobs`` above 1, up to that many run at once, each in its own kernel (see
+    :func:`_run_parallel`); ``observer_for(slug)`` then gives each run's observer factory.
     """
     from runbook.run import execute
 
@@ -273,6 +278,12 @@ def run_due(
     report(f"{len(due)} due: {', '.join(batch.due) or 'nothing'}")
     if dry_run is None:
         _notify_stale(project, environment, current)
+    if jobs > 1 and dry_run is None:
+        runnable = [rb for rb in due if not _skipped(batch, rb, options, environment, report)]
+        _run_parallel(
+            project, runnable, options, observer_for or (lambda slug: observer_factory), jobs, batch, report
+        )
+        return batch
     for runbook in due:
         skip = _skip_reason(runbook, options, environment)
         if skip is not None:
@@ -305,6 +316,71 @@ def run_due(
             batch.stopped = True
             break
     return batch
+
+
+def _skipped(
+    batch: Batch,
+    runbook: Runbook,
+    options: ExecOptions,
+    environment: str | None,
+    report: Callable[[str], None],
+) -> bool:
+    """Whether the batch skips ``runbook`` (noted in ``batch`` and reported)."""
+    skip = _skip_reason(runbook, options, environment)
+    if skip is not None:
+        batch.skipped.append((runbook.slug, skip))
+        report(skip)
+    return skip is not None
+
+
+def _run_parallel(
+    project: Project,
+    runbooks: list[Runbook],
+    options: ExecOptions,
+    observer_for: Callable[[str], Callable[[], Any]],
+    jobs: int,
+    batch: Batch,
+    report: Callable[[str], None],
+) -> None:
+    """Run ``runbooks`` up to ``jobs`` at a time, into ``batch``, in the order they are due.
+
+    Every run is planned first, here: a confirmation or a secret a terminal must give is
+    asked for before any run starts, so no prompt ever appears among the runs' output.
+    """
+    from runbook.run import execute
+    from runbook.run.pool import Outcome, run_plans
+
+    plans = []
+    for runbook in runbooks:
+        try:
+            plans.append(execute.plan(project, runbook, options))
+        except GateRefused:
+            batch.skipped.append((runbook.slug, SKIP_DECLINED.format(slug=runbook.slug)))
+            report(SKIP_DECLINED.format(slug=runbook.slug))
+        except RunbookError as exc:
+            batch.errors.append((runbook.slug, exc))
+            report(f"Error: {runbook.slug}: not run: {exc}")
+    records: dict[str, RunRecord] = {}
+
+    def done(planned: Plan, outcome: Outcome) -> None:
+        slug = planned.runbook.slug
+        if isinstance(outcome, KeptLocally):
+            report(f"Warning: {outcome}")
+            batch.kept.append(outcome.record)
+            outcome = outcome.record
+        if isinstance(outcome, RunbookError):
+            batch.errors.append((slug, outcome))
+            report(f"Error: {slug}: not run: {outcome}")
+        elif outcome is not None:
+            records[slug] = outcome
+            _after_run(project, outcome)
+        else:
+            batch.stopped = True
+
+    run_plans(project, plans, observer_for, jobs, done)
+    batch.records = [records[p.runbook.slug] for p in plans if p.runbook.slug in records]
+    if any(record.exit_code in STOPS for record in batch.records):
+        batch.stopped = True
 
 
 def _notify_stale(project: Project, environment: str | None, current: Standings) -> None:

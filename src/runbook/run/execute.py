@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,6 +62,45 @@ KERNEL_START_TIMEOUT_S = 60.0
 
 class Terminated(BaseException):
     """SIGTERM arrived during a run."""
+
+
+class StopRequest:
+    """Stops runs going on in other threads: a batch's Ctrl-C or SIGTERM reaches the
+    main thread only.
+
+    Each run registers its kernel while it executes; :meth:`stop` interrupts every one
+    of them, and a run that notices the request (its kernel interrupted, or its next
+    step about to start) ends as ``interrupted`` and is stored like any other.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kernels: set[Any] = set()
+        self.signal: str | None = None
+        """``SIGINT`` or ``SIGTERM`` once a stop was asked for."""
+
+    def stop(self, signal_name: str) -> None:
+        """Ask every run to stop, and interrupt the kernels of the ones executing."""
+        with self._lock:
+            self.signal = self.signal or signal_name
+            kernels = list(self._kernels)
+        for kernel in kernels:
+            kernel.interrupt_kernel()
+
+    def attach(self, kernel: Any) -> None:
+        with self._lock:
+            self._kernels.add(kernel)
+
+    def detach(self, kernel: Any) -> None:
+        with self._lock:
+            self._kernels.discard(kernel)
+
+    def raise_if_stopped(self) -> None:
+        """Raise what the signal raises in a run of its own (KeyboardInterrupt, Terminated)."""
+        if self.signal == "SIGTERM":
+            raise Terminated()
+        if self.signal is not None:
+            raise KeyboardInterrupt()
 
 
 @dataclass
@@ -223,8 +263,11 @@ class _Session:
     current_cell: int | None = None
     client: Any = None
     notebook: Any = None
+    stop: StopRequest | None = None
 
     def cell_started(self, cell: Any, cell_index: int) -> None:
+        if self.stop is not None:
+            self.stop.raise_if_stopped()  # no step starts once the batch was stopped
         self.current_cell = cell_index
         self.observer.cell_started(cell, cell_index)
 
@@ -289,14 +332,19 @@ def start_kernel(project: Project, path: Path, started: Any = None) -> Any:
 
 
 def run(
-    project: Project, planned: Plan, observer_factory: Callable[[], Any], kernel: Any = None
+    project: Project,
+    planned: Plan,
+    observer_factory: Callable[[], Any],
+    kernel: Any = None,
+    stop: StopRequest | None = None,
 ) -> RunRecord:
     """Execute a planned run and store its record, whatever happens.
 
     The record is stored on success, failure, timeout, interruption (SIGINT, SIGTERM)
     and a dying kernel; in every case the kernel and its children are stopped first.
     ``kernel`` is one :func:`start_kernel` already started, if any; ``observer_factory``
-    builds the progress observer once the kernel is booting.
+    builds the progress observer once the kernel is booting. ``stop`` lets another thread
+    end the run as interrupted (a batch running several at once).
 
     Raises:
         KeptLocally: the shared store could not take the run; it is kept in the outbox
@@ -327,9 +375,10 @@ def run(
         kernel.stop(grace_s=0)
         raise
     session = _Session(observer, Redactor(planned.secrets.values()), _deadline(planned.timeout_s))
+    session.stop = stop
     kept: KeptLocally | None = None
     try:
-        status, failure = _execute_interruptibly(planned, kernel, session, pending)
+        status, failure = _execute_stoppably(planned, kernel, session, pending)
         _request_shutdown(session)  # the kernel exits while the run is written
         notebook = session.redactor.notebook(session.notebook)
         record = _record(planned, pending, session, status, failure, notebook)
@@ -359,6 +408,26 @@ def _notifier(project: Project, planned: Plan, store: RunStore) -> RunNotifier |
 
 def _deadline(timeout_s: float | None) -> float | None:
     return time.monotonic() + timeout_s if timeout_s else None
+
+
+def _execute_stoppably(
+    planned: Plan, kernel: Any, session: _Session, pending: PendingRun
+) -> tuple[Status, Failure | None]:
+    """:func:`_execute_interruptibly`, registered with the batch's :class:`StopRequest`:
+    a run that did not succeed once the batch was stopped ends as ``interrupted``."""
+    stop = session.stop
+    if stop is None:
+        return _execute_interruptibly(planned, kernel, session, pending)
+    stop.attach(kernel)
+    try:
+        status, failure = _execute_interruptibly(planned, kernel, session, pending)
+    finally:
+        stop.detach(kernel)
+    if stop.signal is None or status in ("succeeded", "interrupted"):
+        return status, failure
+    if stop.signal == "SIGTERM":
+        return "interrupted", _stop_failure(session, "Terminated", "terminated (SIGTERM)")
+    return "interrupted", _stop_failure(session, "KeyboardInterrupt", "interrupted (SIGINT)")
 
 
 def _execute_interruptibly(

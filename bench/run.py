@@ -24,6 +24,11 @@ store: ``runbook build`` of 1,000 runbooks with their runs on a shared store (mo
 server on 127.0.0.1) against the same build on a local store, with the objects listed and
 the requests of one build; see ``store.py``. Skipped, in one line, without s3fs and moto.
 
+batch: ``runbook exec --due -j 2`` of 20 due runbooks against one after another, and
+``runbook build --execute -j 2`` against mkdocs-jupyter's ``execute: true`` build of the
+same notebooks; see ``batch.py``. The mkdocs-jupyter comparison is skipped, in one line,
+without mkdocs-jupyter.
+
 Why ratios: absolute seconds depend on the machine, its load and its disk cache, so
 they cannot be compared between a laptop and a CI runner, or asserted on. Both sides of
 a ratio run on the same machine in the same run, interleaved (A, B, A, B, ...) after one
@@ -35,8 +40,8 @@ Each command runs as a separate process with stdin from /dev/null and its output
 captured, in a scratch project built fresh in ``bench/.work/`` (gitignored). The
 executables are the ones next to ``sys.executable``, so any checkout's venv works:
 
-    .venv/bin/python bench/run.py [--only exec|help|site|store ...] [--runs N]
-                                  [--site-runs N] [--build-runs N] [--json]
+    .venv/bin/python bench/run.py [--only exec|help|site|store|batch ...] [--runs N]
+                                  [--site-runs N] [--build-runs N] [--batch-runs N] [--json]
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ from harness import BIN, CommandFailed, Group, Measurement, Variant, as_json, pr
 WORK = Path(__file__).resolve().parent / ".work"
 EXEC_WORK = WORK / "exec"
 MIN_RUNS = 5
-GROUPS = ("exec", "help", "site", "store")
+GROUPS = ("exec", "help", "site", "store", "batch")
 
 TRIVIAL_RUNBOOK = """\
 ---
@@ -166,6 +171,7 @@ def load_site_module():  # type: ignore[no-untyped-def]
 
 def main() -> int:
     site_bench = load_site_module()
+    import batch as batch_bench  # bench/batch.py, next to this script
     import store as store_bench  # bench/store.py, next to this script
 
     MIN_SITE_RUNS = site_bench.MIN_SITE_RUNS
@@ -198,6 +204,12 @@ def main() -> int:
         f"(default {site_bench.BUILD_RUNS}; "
         "each round takes minutes)",
     )
+    parser.add_argument(
+        "--batch-runs",
+        type=run_count(1),
+        default=batch_bench.BATCH_RUNS,
+        help=f"timed runs of each batch command (default {batch_bench.BATCH_RUNS}; a round takes minutes)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     args = parser.parse_args()
     chosen = [g for g in GROUPS if g in (args.only or GROUPS)]
@@ -209,6 +221,7 @@ def main() -> int:
             "help": lambda: measure_help(args.runs),
             "site": lambda: site_bench.measure_site(args.site_runs, args.build_runs),
             "store": lambda: store_bench.measure_store(args.build_runs),
+            "batch": lambda: batch_bench.measure_batch(args.batch_runs),
         }
         for name in chosen:
             group_start = time.perf_counter()

@@ -26,7 +26,9 @@ test: install
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 
+# The references some groups measure against (mkdocs-jupyter) come with the bench extra.
 bench: install
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/run.py
 
 clean:

@@ -183,10 +183,20 @@ def run_one(
 
 def _after_run(project: Project, record: RunRecord) -> None:
     """What follows a stored run, never changing its result: the profile's metrics push
-    (a push that fails is one warning line)."""
-    from runbook.metrics import push_after_run
+    (a push that fails is one warning line). The metrics module is loaded only for a
+    profile that pushes: every other run pays nothing for it."""
+    from runbook.run import environments
 
-    push_after_run(project, record)
+    if record.environment is None:
+        return
+    try:
+        pushes = environments.load(project.environments_dir, record.environment).pushgateway() is not None
+    except RunbookError:
+        pushes = True  # let the push report what is wrong with the profile
+    if pushes:
+        from runbook.metrics import push_after_run
+
+        push_after_run(project, record)
 
 
 def _early_kernel(config_file: Path | None) -> Any:

@@ -53,6 +53,19 @@ def _config_file_option(*names: str) -> Callable[[Command], Command]:
     )
 
 
+def _jobs_option(batch_flag: str) -> Callable[[Command], Command]:
+    """``-j/--jobs N`` of a due batch (``exec --due``, ``build --execute``)."""
+    return click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        metavar="N",
+        help=f"With {batch_flag}: run up to N runbooks at once, each in its own kernel.",
+    )
+
+
 #: ``-f/--config-file``, as ``mkdocs`` takes it; ``exec`` keeps ``-f`` for its parameters file.
 config_file_option = _config_file_option("-f", "--config-file")
 
@@ -492,15 +505,7 @@ def _ask_secret(name: str, help_text: str) -> str:
 @click.option("--timeout", metavar="DURATION", help="Whole-run limit: seconds, or 90s, 10m, 2h.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON on stdout.")
 @click.option("--due", is_flag=True, help="Run every runbook that is due, one after another.")
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    metavar="N",
-    help="With --due: run up to N runbooks at once, each in its own kernel.",
-)
+@_jobs_option("--due")
 @click.pass_context
 def exec_command(
     ctx: click.Context,
@@ -788,15 +793,7 @@ def render_command(out: Path) -> None:
 )
 @click.option("--env", "environment", metavar="NAME", help="With --execute: the environment profile.")
 @click.option("--site-dir", type=click.Path(path_type=Path), help="Build into this folder (default: site/).")
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    metavar="N",
-    help="With --execute: run up to N runbooks at once, each in its own kernel.",
-)
+@_jobs_option("--execute")
 @click.pass_context
 def build_command(
     ctx: click.Context,

@@ -18,8 +18,12 @@ install: $(STAMP)
 
 # Runs what is due in the local profile (its targets live in the ignored .runbook/work),
 # then builds the site into site/; a notebook that fails makes this fail, naming it.
+# The demo service the local profile checks (demo/) runs meanwhile; --stop-with ends it
+# with make itself, so it is never left running even when the build fails.
 site: install
+	$(BIN)/python demo/serve start --stop-with $$PPID
 	$(BIN)/runbook build --strict --execute --yes --env local
+	$(BIN)/python demo/serve stop
 
 # Type-checks the package (mypy --strict, settings in pyproject.toml), then runs the suite.
 test: install
@@ -32,4 +36,5 @@ bench: install
 	$(BIN)/python bench/run.py
 
 clean:
+	-$(BIN)/python demo/serve stop
 	rm -rf site .runbook bench/.work

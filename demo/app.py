@@ -18,6 +18,7 @@ The releases layout under ``<root>`` is the one a deploy tool leaves on an app h
     releases/1.4.0/release.json      {"version": "1.4.0", "healthy": true, "omit_headers": []}
     releases/1.4.0/migrations/0001_create_orders.sql
     releases/1.5.0/...
+    releases/1.6.0/...               the next release, not live yet
     current -> releases/1.5.0        read on every request: switching it is a deploy or a rollback
     state/migrations-applied         the migrations the (pretend) database has applied, one a line
 
@@ -47,10 +48,13 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
-#: The releases a fresh root starts with: (version, migrations it ships).
+#: The releases a fresh root starts with: (version, migrations it ships). 1.5.0 is live,
+#: 1.4.0 the one to roll back to, 1.6.0 the next deploy, with one migration not yet applied.
 SEED_RELEASES = (
     ("1.4.0", ("0001_create_orders.sql", "0002_add_orders_placed_at_index.sql")),
     ("1.5.0", ("0001_create_orders.sql", "0002_add_orders_placed_at_index.sql", "0003_add_customers_email.sql")),
+    ("1.6.0", ("0001_create_orders.sql", "0002_add_orders_placed_at_index.sql", "0003_add_customers_email.sql",
+               "0004_add_orders_status.sql")),
 )
 SEED_CURRENT = "1.5.0"
 
@@ -73,7 +77,8 @@ def seed(root: Path) -> None:
     applied = root / "state" / "migrations-applied"
     if not applied.exists():
         applied.parent.mkdir(parents=True, exist_ok=True)
-        applied.write_text("".join(f"{name}\n" for name in SEED_RELEASES[-1][1]))
+        live = dict(SEED_RELEASES)[SEED_CURRENT]
+        applied.write_text("".join(f"{name}\n" for name in live))
     (root / "logs").mkdir(parents=True, exist_ok=True)
 
 

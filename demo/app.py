@@ -231,6 +231,16 @@ def serve(root: Path, host: str, port: int, tls_port: int, stop_with: int) -> No
         for server in servers:
             server.shutdown()
             server.server_close()
+        forget_pid(root / "serve.pid")
+
+
+def forget_pid(pidfile: Path) -> None:
+    """Remove demo/serve's pidfile when it names this process, so `status` tells the truth."""
+    try:
+        if pidfile.read_text().strip() == str(os.getpid()):
+            pidfile.unlink()
+    except OSError:
+        pass
 
 
 def alive(pid: int) -> bool:

@@ -42,6 +42,7 @@ from runbook.run import environments
 from runbook.source import bounded_yaml
 from runbook.source.bounded_yaml import YamlDocument
 from runbook.source.project import CLASHING_SLUG, Project
+from runbook.source.skips import always_skipping
 
 SECRET_FOUND = (
     "hard-coded secret ({kind}): move it to an environment variable and reference it as ${{VAR}}, "
@@ -102,6 +103,7 @@ def check_project(project: Project, paths: Iterable[Path] | None = None) -> list
         *_notebooks(project, selected),
         *_profiles(project, selected),
         *_faq(project, selected),
+        *(Finding(*found) for found in always_skipping(project, selected)),
     ]
     return sorted({replace(f, message=_one_line(f.message)) for f in findings})
 

@@ -46,7 +46,7 @@ def test_check_names_the_profile_in_which_every_step_skips(
 
     assert exit_code == 1
     assert out.splitlines() == [
-        "runbooks/db-check.md:0: in profile 'local' every step skips (not enabled, enabled): the runbook checks "
+        "runbooks/db-check.md:0: in profile 'local' every step skips (pg_dsn = ''): the runbook checks "
         "nothing there and cannot fail; give the profile a real target for it, or leave 'local' out of its "
         "'environments'"
     ]

@@ -27,7 +27,7 @@ from runbook.source.model import Runbook
 from runbook.source.project import Project
 
 ALWAYS_SKIPS = (
-    "in profile '{profile}' every step skips ({guards}): the runbook checks nothing there and cannot fail; "
+    "in profile '{profile}' every step skips ({values}): the runbook checks nothing there and cannot fail; "
     "give the profile a real target for it, or leave '{profile}' out of its 'environments'"
 )
 
@@ -61,9 +61,10 @@ def always_skipping(project: Project, selected: Any) -> Iterator[tuple[str, int,
         for profile in profiles:
             if allowed is not None and profile.name not in allowed:
                 continue
-            guards = skipping_guards(runbook, _raw_values(runbook, profile))
+            values = _raw_values(runbook, profile)
+            guards = skipping_guards(runbook, values)
             if guards:
-                yield rel, 0, ALWAYS_SKIPS.format(profile=profile.name, guards=", ".join(guards))
+                yield rel, 0, ALWAYS_SKIPS.format(profile=profile.name, values=_describe(runbook, values, guards))
 
 
 def skipping_guards(runbook: Runbook, values: dict[str, Any]) -> list[str]:
@@ -82,6 +83,22 @@ def skipping_guards(runbook: Runbook, values: dict[str, Any]) -> list[str]:
             return []
         guards.extend(g for g in taken if g not in guards)
     return guards if runbook.steps else []
+
+
+def _describe(runbook: Runbook, values: dict[str, Any], guards: list[str]) -> str:
+    """``pg_dsn = ''``: the parameters the guards read, directly or through a name assigned from them."""
+    read = {n.id for guard in guards for n in ast.walk(ast.parse(guard, mode="eval")) if isinstance(n, ast.Name)}
+    for step in runbook.steps:  # one level of aliases: enabled = bool(pg_dsn)
+        source = "".join(runbook.notebook["cells"][step.cell_index].get("source", ""))
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in read for t in node.targets):
+                read |= {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
+    shown = [p for p in runbook.parameters if p.name in read]
+    return ", ".join(f"{p.name} = {_shown(p.secret, values.get(p.name, p.default))}" for p in shown) or ", ".join(guards)
+
+
+def _shown(secret: bool, value: Any) -> str:
+    return "(secret, set)" if secret and value else repr(value)
 
 
 def _raw_values(runbook: Runbook, profile: environments.Environment) -> dict[str, Any]:

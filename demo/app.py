@@ -120,8 +120,9 @@ class DemoHandler(http.server.BaseHTTPRequestHandler):
             if header not in omitted:
                 self.send_header(header, value)
         self.end_headers()
-        self.wfile.write(payload)
+        # logged before the body goes out, so a client that has read the answer finds its line
         self.access_log(status, len(payload), time.monotonic() - started)
+        self.wfile.write(payload)
 
     def access_log(self, status: int, size: int, seconds: float) -> None:
         """One line in the combined log format, then the response time in seconds."""

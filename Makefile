@@ -19,8 +19,10 @@ install: $(STAMP)
 
 # Runs what is due in the local profile (its targets live in the ignored .runbook/work),
 # then builds the site into site/; a notebook that fails makes this fail, naming it.
+# `make site ENGINE=zensical` (or properdocs) builds with another engine (README: Engines).
+ENGINE ?= mkdocs
 site: install
-	$(BIN)/runbook build --strict --execute --yes --env local
+	$(BIN)/runbook build --strict --execute --yes --env local --engine $(ENGINE)
 
 # Type-checks the package (mypy --strict, settings in pyproject.toml), then runs the suite.
 test: install

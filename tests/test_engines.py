@@ -19,7 +19,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import yaml
 from browser import blocked_requests, chromium_page, launch_chromium, serve_site
@@ -390,6 +390,7 @@ def test_serve_with_an_engine_renders_again_when_a_runbook_changes(tmp_path: Pat
         text=True,
         start_new_session=True,
     )
+    engine_processes: list[psutil.Process] = []
     try:
         url = f"http://127.0.0.1:{port}/runbooks/ops/showcase/"
         _wait_for(url, "Output showcase", process, time.monotonic() + 180)
@@ -397,11 +398,14 @@ def test_serve_with_an_engine_renders_again_when_a_runbook_changes(tmp_path: Pat
         text = source.read_text("utf-8")
         source.write_text(text.replace("title: Output showcase", "title: Output gallery"), "utf-8")
         _wait_for(url, "Output gallery", process, time.monotonic() + 180)
+        engine_processes = psutil.Process(process.pid).children(recursive=True)
+        assert engine_processes, "the engine runs as a child process"
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in the terminal
+        _, stderr = process.communicate(timeout=60)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
+        if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
-    shutil.rmtree(project / ".runbook", ignore_errors=True)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert not [p for p in engine_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]

@@ -133,8 +133,10 @@ def build_with(project: Project, engine: Engine, *, strict: bool, site_dir: Path
 def serve_with(project: Project, engine: Engine, dev_addr: str | None) -> int:
     """The engine's live preview of the staged pages, re-rendered when sources change.
 
+    Ctrl-C (the way to stop it) reaches the engine too; this waits for it to end.
+
     Returns:
-        The engine's exit code.
+        The engine's exit code; 0 when stopped with Ctrl-C.
     """
     staging = stage(project, engine)
     args = ["serve", "-f", str(staging.config_file)]
@@ -143,11 +145,28 @@ def serve_with(project: Project, engine: Engine, dev_addr: str | None) -> int:
     stop = threading.Event()
     watcher = threading.Thread(target=_rerender_on_change, args=(project, staging, stop), daemon=True)
     watcher.start()
+    process = subprocess.Popen([sys.executable, "-m", engine.module, *args], cwd=staging.root)
     try:
-        return subprocess.call([sys.executable, "-m", engine.module, *args], cwd=staging.root)
+        return process.wait()
+    except KeyboardInterrupt:
+        _stop_engine(process)
+        return 0
     finally:
         stop.set()
         watcher.join(timeout=5)
+
+
+def _stop_engine(process: subprocess.Popen[bytes]) -> None:
+    """Wait for an engine told to stop (it got the Ctrl-C too); end it if it lingers."""
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def stage(project: Project, engine: Engine) -> Staging:

@@ -409,3 +409,23 @@ def test_serve_with_an_engine_renders_again_when_a_runbook_changes(tmp_path: Pat
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert not [p for p in engine_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.mark.parametrize("engine", OTHER_ENGINES)
+def test_strict_fails_on_a_rendering_warning_before_the_engine_runs(tmp_path: Path, engine: str) -> None:
+    require_engine(engine)
+    project = copy_fixture(tmp_path / "handbook")
+    faq = project / "docs" / "faq" / "basics.yml"
+    faq.write_text(faq.read_text("utf-8").replace("runbooks: [broken-check]", "runbooks: [no-such-runbook]"))
+
+    done = runbook(project, "build", "--strict", "--engine", engine)
+
+    assert done.returncode == 1
+    assert "no-such-runbook" in done.stderr
+    assert done.stderr.endswith(
+        "Error: mkdocs.yml: --strict: rendering the pages gave 1 warning(s), logged above; fix them\n"
+    )
+    assert not (project / "site").exists()
+    relaxed = runbook(project, "build", "--engine", engine)
+    assert relaxed.returncode == 0, relaxed.stderr
+    assert (project / "site" / "faq" / "basics" / "index.html").is_file()

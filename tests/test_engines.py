@@ -19,6 +19,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -267,11 +268,57 @@ _built: dict[tuple[Path, str], Path] = {}
 
 
 def build_once(handbook: Path, engine: str) -> Path:
-    """The engine's site of this module's handbook, built on first use."""
+    """The engine's site of a module-scoped handbook, built on first use."""
     site = handbook.parent / f"site-{engine}"
     if (handbook, engine) not in _built:
         _built[(handbook, engine)] = site if (site / "index.html").is_file() else build(handbook, engine)
     return _built[(handbook, engine)]
+
+
+# -- the repository's own handbook ---------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+HANDBOOK_SOURCES = ("mkdocs.yml", "docs", "runbooks", "environments", "overrides", "deploy")
+
+
+@pytest.fixture(scope="module")
+def repo_handbook(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository's handbook (its own mkdocs.yml: Material features, tags, alert rules),
+    without runs: every runbook page shows "never run"."""
+    project = tmp_path_factory.mktemp("repo-handbook") / "project"
+    project.mkdir()
+    for name in HANDBOOK_SOURCES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, project / name)
+        else:
+            shutil.copy2(source, project / name)
+    return project
+
+
+def faq_questions(project: Path) -> set[str]:
+    questions = set()
+    for path in (project / "docs" / "faq").glob("*.yml"):
+        questions |= {entry["question"] for entry in yaml.safe_load(path.read_text("utf-8"))["entries"]}
+    return questions
+
+
+@pytest.mark.parametrize("engine", OTHER_ENGINES)
+def test_the_repository_handbook_builds_strictly_the_same_with_each_engine(
+    repo_handbook: Path, engine: str
+) -> None:
+    require_engine(engine)
+    expected = build_once(repo_handbook, "mkdocs")
+    site = build_once(repo_handbook, engine)
+
+    assert pages_of(site) == pages_of(expected)
+    assert page(site, ".").nav_titles == page(expected, ".").nav_titles
+    questions = faq_questions(repo_handbook)
+    assert questions
+    titles = {e["title"] for e in search_entries(site) if e["location"].startswith("faq/")}
+    assert questions <= titles, f"{engine}: FAQ questions missing from search: {questions - titles}"
+    alerts = "runbooks/alerts"  # every shipped alert and its runbook's badge
+    assert page(site, alerts).badges == page(expected, alerts).badges != []
 
 
 # -- errors and the engine config ----------------------------------------------------------

@@ -33,7 +33,7 @@ from typing import Any
 import psutil
 import pytest
 import yaml
-from browser import blocked_requests, chromium_page, launch_chromium, serve_site
+from browser import blocked_requests, chromium_page, launch_chromium, search_results, serve_site
 from test_site import copy_fixture
 
 OTHER_ENGINES = ["properdocs", "zensical"]
@@ -262,6 +262,49 @@ def test_a_runbook_page_from_each_engine_has_its_css_and_script_in_chromium(
     assert look["card_border"] not in ("0px", ""), "runbook.css did not style the status card"
     assert look["badge_background"] not in ("rgba(0, 0, 0, 0)", "transparent"), "the badge has no colour"
     assert re.fullmatch(r" \((\d+ \w+ ago|in \d+ \w+|just now)\)", look["ago"]), look["ago"]
+
+
+# Zensical's search dialog lives in a shadow root; a result is a link with the page or
+# section title as its heading.
+_ZENSICAL_RESULTS = r"""() => {
+  const host = Array.from(document.querySelectorAll("*")).find(el => el.shadowRoot
+    && el.shadowRoot.querySelector("input"));
+  if (!host) return [];
+  return Array.from(host.shadowRoot.querySelectorAll("a[href]"), a => ({
+    title: (a.querySelector("h1, h2, h3") || a).textContent.replace(/\s+/g, " ").trim(),
+    url: a.href,
+  }));
+}"""
+
+
+def zensical_search_results(tab: Any, base_url: str, words: str, expected_url: str) -> list[dict[str, str]]:
+    """Search a Zensical site like a user (Ctrl+K, type); the results once ``expected_url`` shows."""
+    tab.goto(base_url)
+    tab.keyboard.press("Control+k")
+    tab.keyboard.type(words)
+    tab.wait_for_function(
+        f"() => ({_ZENSICAL_RESULTS})().some(r => r.url.endsWith({json.dumps(expected_url)}))", polling=50
+    )
+    results: list[dict[str, str]] = tab.evaluate(_ZENSICAL_RESULTS)
+    return results
+
+
+@pytest.mark.parametrize("engine", ["mkdocs", *OTHER_ENGINES])
+def test_searching_each_engines_site_finds_the_faq_question(
+    handbook: Path, browser: Any, engine: str, request: pytest.FixtureRequest
+) -> None:
+    if engine != "mkdocs":
+        require_engine(engine)
+    site = request.getfixturevalue("mkdocs_site") if engine == "mkdocs" else build_once(handbook, engine)
+    question, anchor = FAQ_QUESTIONS[0], "faq/basics/#how-do-i-rotate-the-showcase-token"
+    with serve_site(site) as base_url, chromium_page(browser) as tab:
+        if engine == "zensical":
+            results = zensical_search_results(tab, base_url, "rotate token", anchor)
+        else:
+            results = search_results(tab, base_url, "rotate token")
+    assert {"title": question, "url": base_url + anchor} in [
+        {"title": r["title"], "url": r["url"]} for r in results
+    ], results
 
 
 _built: dict[tuple[Path, str], Path] = {}

@@ -277,10 +277,23 @@ _ZENSICAL_RESULTS = r"""() => {
 }"""
 
 
+_ZENSICAL_SEARCH_OPEN = """() => {
+  const host = document.activeElement;
+  return !!(host && host.shadowRoot && host.shadowRoot.activeElement
+    && host.shadowRoot.activeElement.tagName === "INPUT");
+}"""
+
+
 def zensical_search_results(tab: Any, base_url: str, words: str, expected_url: str) -> list[dict[str, str]]:
     """Search a Zensical site like a user (Ctrl+K, type); the results once ``expected_url`` shows."""
     tab.goto(base_url)
-    tab.keyboard.press("Control+k")
+    for _ in range(100):  # until the theme's script listens for the shortcut
+        tab.keyboard.press("Control+k")
+        if tab.evaluate(_ZENSICAL_SEARCH_OPEN):
+            break
+        tab.wait_for_timeout(100)
+    else:
+        pytest.fail("Ctrl+K never opened Zensical's search dialog")
     tab.keyboard.type(words)
     tab.wait_for_function(
         f"() => ({_ZENSICAL_RESULTS})().some(r => r.url.endsWith({json.dumps(expected_url)}))", polling=50

@@ -300,9 +300,16 @@ def _represent_tagged(dumper: yaml.SafeDumper, data: _Tagged) -> yaml.Node:
     return dumper.represent_mapping(data.tag, data.value)
 
 
+def _represent_text(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    """Multi-line strings (``not_in_nav``, ``exclude_docs``) as blocks, as people write them."""
+    style = "|" if "\n" in data and data == data.rstrip(" ") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
 _TagKeepingLoader.add_multi_constructor("!", _construct_tagged)
 _TagKeepingLoader.add_multi_constructor("tag:yaml.org,2002:python/", _construct_tagged)
 _TagDumper.add_representer(_Tagged, _represent_tagged)
+_TagDumper.add_representer(str, _represent_text)
 
 
 # -- staging ------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ STAMP := $(VENV)/.installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The engine extras too, so the tests build the site with MkDocs, ProperDocs and Zensical.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,properdocs,zensical]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -20,9 +21,11 @@ install: $(STAMP)
 # then builds the site into site/; a notebook that fails makes this fail, naming it.
 # The demo service the local profile checks (demo/) runs meanwhile; --stop-with ends it
 # with make itself, so it is never left running even when the build fails.
+# `make site ENGINE=zensical` (or properdocs) builds with another engine (README: Engines).
+ENGINE ?= mkdocs
 site: install
 	$(BIN)/python demo/serve start --stop-with $$PPID
-	$(BIN)/runbook build --strict --execute --yes --env local
+	$(BIN)/runbook build --strict --execute --yes --env local --engine $(ENGINE)
 	$(BIN)/python demo/serve stop
 
 # Type-checks the package (mypy --strict, settings in pyproject.toml), then runs the suite.

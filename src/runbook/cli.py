@@ -780,6 +780,15 @@ def render_command(out: Path) -> None:
     click.echo(f"wrote {count} generated files and the docs folder to {out}", err=True)
 
 
+_engine_option = click.option(
+    "--engine",
+    type=click.Choice(["mkdocs", "properdocs", "zensical"]),
+    default="mkdocs",
+    show_default=True,
+    help="Site builder; properdocs and zensical build the rendered pages (README: Engines).",
+)
+
+
 @cli.command("build")
 @config_file_option
 @click.option(
@@ -794,6 +803,7 @@ def render_command(out: Path) -> None:
 @click.option("--env", "environment", metavar="NAME", help="With --execute: the environment profile.")
 @click.option("--site-dir", type=click.Path(path_type=Path), help="Build into this folder (default: site/).")
 @_jobs_option("--execute")
+@_engine_option
 @click.pass_context
 def build_command(
     ctx: click.Context,
@@ -803,8 +813,9 @@ def build_command(
     environment: str | None,
     site_dir: Path | None,
     jobs: int,
+    engine: str,
 ) -> None:
-    """Render the runbooks, runs, FAQ and training, and build the site with MkDocs.
+    """Render the runbooks, runs, FAQ and training, and build the site (MkDocs by default).
 
     With --execute, first runs what is due (as `exec --due` does, without prompting) and,
     when any of those runs failed, still builds the site and then exits with the batch's
@@ -824,7 +835,7 @@ def build_command(
         _print_batch_end(batch, jobs)
         if batch.stopped:
             ctx.exit(batch.exit_code)
-    folder = ops.build(project, strict=strict, site_dir=site_dir)
+    folder = ops.build(project, strict=strict, site_dir=site_dir, engine=engine)
     click.echo(f"built the site in {folder}", err=True)
     if batch is not None and batch.exit_code:
         click.echo(
@@ -837,11 +848,13 @@ def build_command(
 @cli.command("serve")
 @config_file_option
 @click.option("-a", "--dev-addr", metavar="IP:PORT", help="Address to serve on (default 127.0.0.1:8000).")
-def serve_command(dev_addr: str | None) -> None:
+@_engine_option
+@click.pass_context
+def serve_command(ctx: click.Context, dev_addr: str | None, engine: str) -> None:
     """Live preview: rebuilds when runbooks, runs, profiles or docs change."""
     from runbook import ops
 
-    ops.serve(_project(), dev_addr)
+    ctx.exit(ops.serve(_project(), dev_addr, engine))
 
 
 def main() -> None:

@@ -690,15 +690,15 @@ def render_to(project: Project, out: Path) -> int:
     return len(write_site(site, out, project.docs_dir))
 
 
-def build(project: Project, *, strict: bool, site_dir: Path | None = None) -> Path:
-    """Render and build the site with MkDocs; the folder it was built into."""
+def build(project: Project, *, strict: bool, site_dir: Path | None = None, engine: str = "mkdocs") -> Path:
+    """Render and build the site with ``engine`` (MkDocs by default); the folder it was built into."""
     from runbook.site.build import build_site
 
-    return build_site(project, strict=strict, site_dir=site_dir)
+    return build_site(project, strict=strict, site_dir=site_dir, engine=engine)
 
 
-def serve(project: Project, dev_addr: str | None) -> None:
-    """Live preview with MkDocs: rebuilds when runbooks, runs, profiles or docs change."""
+def serve(project: Project, dev_addr: str | None, engine: str = "mkdocs") -> int:
+    """Live preview: rebuilds when runbooks, runs, profiles or docs change; the exit code."""
     from runbook.site.build import serve_site
 
-    serve_site(project, dev_addr)
+    return serve_site(project, dev_addr, engine)

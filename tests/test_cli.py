@@ -188,7 +188,7 @@ def test_show_text(project, invoke):
     assert ["token", "str", "secret"] in table
     assert ["1", "greet", "read", "-"] in table
     assert "never run" in lines
-    assert lines[-1] == "runbook exec hello -p who=world -p count=2"
+    assert lines[-1] == "runbook exec hello"
     assert "t0ken-default" not in out
 
 
@@ -219,6 +219,80 @@ def test_show_lists_recent_runs(project, invoke, show_json):
     assert run_row[1:3] == ["failed", "staging"]
     assert run_row[-1] == "2.0s"
     assert [r["run_id"] for r in json.loads(json_out)["runs"]] == [record["run_id"]]
+
+
+TYPED = runbook_md(
+    "## Parameters\n\n"
+    + params_cell(
+        "url = 'http://127.0.0.1:8000/healthz'\n"
+        "stand_in = False  # start a stand-in service\n"
+        "paths = ['/']\n"
+        "limits = {'warn': 80}\n"
+        "ratio = 0.5\n"
+        "count = 3\n"
+        "label = ''\n"
+        "word = 'yes'\n"
+        "anything = None\n"
+        "token = ''  # secret"
+    )
+    + "\n## Look\n\n"
+    + code("print(url)"),
+    title="Typed",
+    owner="ops",
+)
+TYPED_PROFILES = {
+    "local": {"parameters": {"stand_in": True, "count": 5}, "runbooks": {"typed": {"label": "here"}}},
+    "staging": {"parameters": {"stand_in": False, "url": "https://staging.example/healthz"}},
+}
+
+
+def _dry_run_values(invoke, project, args):
+    exit_code, out, err = invoke(project, "exec", *args, "--dry-run", "--json")
+    assert exit_code == 0, err
+    plan = json.loads(out)
+    return plan["parameters"], plan["command"]
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        [],
+        ["-p", "stand_in=false"],
+        ["-p", "count=3", "-p", "label="],
+        ["-p", "paths=[/var, /home]", "-p", "limits={warn: 70, fail: 90}", "-p", "ratio=1e-3"],
+        ["-p", "word=no", "-p", "anything=yes", "-p", "url=http://x/?a=1&b=two words"],
+        ["-p", "anything='yes'", "-p", "label=true"],
+        ["--env", "staging", "-p", "stand_in=true"],
+        ["--env", "staging", "-p", "url=http://127.0.0.1:8000/healthz", "-p", "count=5"],
+    ],
+)
+def test_the_printed_command_pasted_back_gives_the_same_values(make_project, invoke, given):
+    import shlex
+
+    project = make_project({"typed": TYPED}, TYPED_PROFILES)
+    values, command = _dry_run_values(invoke, project, ["typed", *given])
+
+    words = shlex.split(command)
+    assert words[:3] == ["runbook", "exec", "typed"]
+    pasted, again = _dry_run_values(invoke, project, words[2:])
+
+    assert pasted == values
+    assert again == command
+    assert command.count(" -p ") <= given.count("-p")  # nothing the runbook or profile gives anyway
+
+
+def test_show_prints_only_what_differs_from_the_runbook_and_profile(make_project, invoke, show_json):
+    project = make_project({"typed": TYPED}, TYPED_PROFILES)
+    assert show_json(project, "typed")["command"] == "runbook exec typed"
+    record = write_record(project, "typed", code_hash="x", environment="staging")
+    record["parameters"] = {"url": "https://staging.example/healthz", "stand_in": False, "count": 4}
+    record_file = project / "runs" / "typed" / record["run_id"] / "record.json"
+    record_file.write_text(json.dumps(record), "utf-8")
+
+    exit_code, out, err = invoke(project, "show", "typed")
+
+    assert exit_code == 0, err
+    assert out.splitlines()[-1] == "runbook exec typed --env staging -p count=4"
 
 
 def test_show_by_path(project, invoke):

@@ -173,12 +173,6 @@ def list_command(as_json: bool) -> None:
     out.print(table(["runbook", "title", "owner", "risk", "schedule", "status", "last run"], rows))
 
 
-def _command_line(runbook: Any, values: dict[str, Any] | None = None) -> str:
-    from runbook.render.text import exec_command
-
-    return exec_command(runbook, values)
-
-
 @cli.command("show")
 @config_file_option
 @click.argument("name")
@@ -553,7 +547,8 @@ def _exec_one(name: str, options: Any, dry_run: bool, as_json: bool) -> int:
     from runbook import ops
 
     if dry_run:
-        _print_plan(ops.plan_one(_project(write_cache=False), name, options), as_json)
+        project = _project(write_cache=False)
+        _print_plan(project, ops.plan_one(project, name, options), as_json)
         return 0
     from runbook.errors import KeptLocally
 
@@ -578,7 +573,7 @@ def _exec_due(project: Any, options: Any, dry_run: bool, as_json: bool, jobs: in
     """
 
     def show_plan(planned: Any) -> None:
-        _print_plan(planned, as_json)
+        _print_plan(project, planned, as_json)
 
     batch = _run_due(project, options, jobs, dry_run=show_plan if dry_run else None)
     if dry_run:
@@ -636,7 +631,8 @@ def _report(line: str) -> None:
     click.echo(line, err=True)
 
 
-def _print_plan(planned: Any, as_json: bool) -> None:
+def _print_plan(project: Any, planned: Any, as_json: bool) -> None:
+    from runbook import ops
     from runbook.record.model import masked_parameters
     from runbook.run.execute import needs_confirmation
 
@@ -657,7 +653,12 @@ def _print_plan(planned: Any, as_json: bool) -> None:
                 "steps": [
                     {"name": s.name, "effect": s.effect, "timeout_s": s.timeout_s} for s in runbook.steps
                 ],
-                "command": _command_line(runbook, planned.public_values),
+                "command": ops.shortest_command(
+                    project,
+                    runbook,
+                    planned.public_values,
+                    planned.environment.name if planned.environment else None,
+                ),
             }
         )
         return

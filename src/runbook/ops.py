@@ -122,13 +122,42 @@ class Shown:
 
 
 def show(project: Project, name: str, *, runs: int = 10) -> Shown:
-    """A runbook by name, with its ``runs`` newest runs (and the runs the store skipped)."""
-    from runbook.render.text import exec_command
+    """A runbook by name, with its ``runs`` newest runs (and the runs the store skipped).
 
+    The command runs it again as its latest run did, or as it comes when it never ran.
+    """
     runbook = project.load(name)
     store = open_store(project)
     recent = store.records(runbook.slug)[:runs]
-    return Shown(runbook, recent, exec_command(runbook), store.problems)
+    latest = recent[0] if recent else None
+    values = latest.parameters if latest else None
+    command = shortest_command(project, runbook, values, latest.environment if latest else None)
+    return Shown(runbook, recent, command, store.problems)
+
+
+def shortest_command(
+    project: Project, runbook: Runbook, values: dict[str, Any] | None, environment: str | None
+) -> str:
+    """The shortest ``runbook exec`` command giving ``runbook`` these ``values`` in ``environment``
+    (default: the project's default profile): only what the runbook and the profile would
+    not give anyway. A profile that cannot be read makes every value explicit.
+    """
+    from runbook.render.text import exec_command
+    from runbook.run import environments, params
+
+    default = project.settings.default_environment
+    env_name = environment or default
+    try:
+        profile = environments.load(project.environments_dir, env_name) if env_name else None
+    except RunbookError:
+        return exec_command(runbook, values, env_name, default_environment=default)
+    return exec_command(
+        runbook,
+        values,
+        env_name,
+        baseline=params.baseline(runbook, profile),
+        default_environment=default,
+    )
 
 
 @dataclass

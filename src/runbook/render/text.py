@@ -44,25 +44,52 @@ def value_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def exec_command(runbook: Any, values: dict[str, Any] | None = None, environment: str | None = None) -> str:
-    """The exact ``runbook exec`` command for a runbook, with its non-secret parameter values.
+def exec_command(
+    runbook: Any,
+    values: dict[str, Any] | None = None,
+    environment: str | None = None,
+    *,
+    baseline: dict[str, Any] | None = None,
+    default_environment: str | None = None,
+) -> str:
+    """The shortest ``runbook exec`` command that runs ``runbook`` with ``values``.
+
+    Pasted back, it gives the same values: each ``-p`` value reads back as the value it
+    stands for (:func:`runbook.run.params.command_text`). Secret parameters are never
+    written out; the run asks for them or reads them from the environment.
 
     Args:
         runbook: the parsed runbook.
-        values: parameter values (e.g. a run's); defaults fill the rest.
-        environment: adds ``--env`` when given.
+        values: parameter values (e.g. a run's); None runs it as it comes.
+        environment: the profile; ``--env`` is given unless it is ``default_environment``.
+        baseline: what the runbook's defaults and the profile give anyway
+            (:func:`runbook.run.params.baseline`): only values that differ from it are
+            written. None: every value is written, as nothing says what the profile gives.
+        default_environment: the profile ``runbook exec`` uses without ``--env``.
     """
     from runbook.record.model import SECRET_MASK
+    from runbook.run.params import FROM_PROFILE, command_text
 
     parts = ["runbook", "exec", runbook.slug]
-    if environment:
+    if environment and environment != default_environment:
         parts += ["--env", environment]
     for param in runbook.parameters:
-        value = (values or {}).get(param.name, param.default)
+        if values is None or param.name not in values:
+            continue
+        value = values[param.name]
         if param.secret or value == SECRET_MASK:
             continue
-        parts += ["-p", f"{param.name}={value_text(value)}"]
+        if baseline is not None and (
+            baseline.get(param.name) is FROM_PROFILE or _same(baseline.get(param.name), value)
+        ):
+            continue
+        parts += ["-p", f"{param.name}={command_text(param, value)}"]
     return shlex.join(parts)
+
+
+def _same(one: Any, other: Any) -> bool:
+    """Equal values of the same type (``1`` is not ``True``)."""
+    return type(one) is type(other) and bool(one == other)
 
 
 def parse_time(text: str) -> datetime:

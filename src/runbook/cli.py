@@ -103,6 +103,7 @@ class RunbookGroup(click.Group):
 def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool) -> None:
     """Runbooks that prove themselves: run Markdown runbooks, record every run, publish the results."""
     ctx.meta["runbook.debug"] = debug
+    ctx.meta["runbook.verbose"] = verbose
     level = logging.WARNING if quiet or not verbose else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler()  # this invocation's stderr
     handler.setFormatter(_LogFormatter())
@@ -537,10 +538,20 @@ def exec_command(
     ctx.exit(_exec_one(name or "", options, dry_run, as_json))
 
 
+def _verbose() -> bool:
+    """``-v`` was given: a failed step shows its whole traceback."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.meta.get("runbook.verbose"))
+
+
 def _observer() -> Any:
     from runbook.console import ExecObserver
 
-    return ExecObserver()
+    observer = ExecObserver(verbose=_verbose())
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(observer.stop)  # the live line ends even when the run could not be stored
+    return observer
 
 
 def _exec_one(name: str, options: Any, dry_run: bool, as_json: bool) -> int:
@@ -597,13 +608,14 @@ def _run_due(project: Any, options: Any, jobs: int, dry_run: Any = None) -> Any:
     from runbook.console import prefixed_observer
 
     lock = threading.Lock()
+    verbose = _verbose()
 
     def report(line: str) -> None:
         with lock:
             _report(line)
 
     def observer_for(slug: str) -> Callable[[], Any]:
-        return partial(prefixed_observer, slug, lock)
+        return partial(prefixed_observer, slug, lock, verbose)
 
     return ops.run_due(
         project, options, _observer, report=report, dry_run=dry_run, jobs=jobs, observer_for=observer_for

@@ -64,11 +64,37 @@ def test_list_text_shows_every_runbook(project, invoke):
 
     assert exit_code == 0, err
     table = rows(out)
-    assert table[0] == ["runbook", "title", "owner", "risk", "schedule", "status", "last", "run"]
-    assert [r[0] for r in table[1:]] == ["backup", "hello", "notes"]
+    assert table[0] == ["runbook", "kind", "title", "owner", "risk", "schedule", "status", "last", "run"]
+    assert [r[0] for r in table[1:4]] == ["backup", "hello", "notes"]
     assert "Back up the database" in out
+    assert table[1][:2] == ["backup", "runbook"]
     assert table[1][-6:] == ["dba", "mutating", "weekly", "never", "run", "-"]
     assert table[3][-6:] == ["ops", "read-only", "-", "never", "run", "-"]
+    assert out.splitlines()[-1] == "3 notebooks: 3 runbooks; 3 never run"
+
+
+TRAINING = (
+    "---\njupyter:\n  jupytext:\n    text_representation:\n      extension: .md\n"
+    "      format_name: markdown\n  kernelspec:\n    name: python3\n    display_name: Python 3\n"
+    "title: Reading a check\nsummary: What PASS and FAIL mean.\nowner: support\nkind: training\n"
+    "level: L1\n---\n\n## Look\n\n```python\nprint(1)\n```\n"
+)
+
+
+def test_list_says_which_are_training_pages_and_filters_by_kind(project, invoke):
+    (project / "docs" / "training").mkdir(parents=True)
+    (project / "docs" / "training" / "reading.md").write_text(TRAINING, "utf-8")
+
+    _, everything, err = invoke(project, "list")
+    _, training, _ = invoke(project, "list", "--kind", "training")
+    _, runbooks_json, _ = invoke(project, "list", "--kind", "runbook", "--json")
+    _, docs, _ = invoke(project, "list", "--kind", "doc")
+
+    assert row(everything, "reading")[:3] == ["reading", "training", "L1"]
+    assert everything.splitlines()[-1] == "4 notebooks: 3 runbooks, 1 training page; 4 never run"
+    assert [r[0] for r in rows(training)] == ["runbook", "reading", "1"]
+    assert [i["slug"] for i in json.loads(runbooks_json)] == ["backup", "hello", "notes"]
+    assert docs.strip() == "no doc notebooks"
 
 
 def test_list_json_has_the_documented_fields(project, invoke):
@@ -126,7 +152,7 @@ def test_list_shows_the_latest_run(project, invoke, show_json):
     assert hello["next_due"].startswith((now + timedelta(hours=23)).strftime("%Y-%m-%dT%H"))
     assert text_code == 0
     hello_row = " ".join(row(text, "hello"))
-    assert hello_row.startswith("hello Say hello team-a read-only daily succeeded ")
+    assert hello_row.startswith("hello runbook Say hello team-a read-only daily succeeded ")
     assert "(1h ago)" in hello_row
 
 

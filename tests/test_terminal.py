@@ -219,3 +219,31 @@ def test_a_secret_the_profile_sets_empty_is_not_asked_for(make_project):
     assert quiet.exit_code == 0, quiet.plain
     assert "Secret" not in quiet.plain
     assert asked.exit_code == 0, asked.plain
+
+
+# -- list ------------------------------------------------------------------------------
+
+LONG_TITLE = runbook_md(
+    "## Look\n\n" + code("print(1)"),
+    title="Restore the primary PostgreSQL database from last night's base backup and WAL archive",
+    owner="database-reliability-engineering",
+    schedule="weekly",
+)
+
+
+def test_list_reads_well_at_80_columns_and_wide_shows_every_column(make_project):
+    project = make_project({"db/restore-primary-from-backup": LONG_TITLE, "notes": MUTATING})
+
+    narrow = on_terminal(project, "list", columns=80)
+    wide = on_terminal(project, "list", "--wide", columns=200)
+
+    lines = narrow.lines()
+    assert all(len(line) <= 80 for line in lines), lines
+    assert lines[0].split() == ["runbook", "kind", "title", "status", "last", "run"]
+    assert lines[1].startswith("notes")
+    assert lines[2].split()[:3] == ["restore-primary-from-backup", "runbook", "Restore"]
+    assert "…" in lines[2] and "never run" in lines[2]  # one line: the title is cut, not wrapped
+    assert len(lines) == 4
+    assert lines[3] == "2 notebooks: 2 runbooks; 2 never run"
+    assert "database-reliability-engineering" in wide.lines()[2]
+    assert "weekly" in wide.lines()[2]

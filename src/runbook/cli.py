@@ -149,29 +149,33 @@ def _standings(project: Any) -> list[Any]:
 @cli.command("list")
 @config_file_option
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of objects on stdout.")
-def list_command(as_json: bool) -> None:
-    """Runbooks with owner, risk, schedule, last status and staleness."""
-    standings = _standings(_project())
+@click.option(
+    "--kind",
+    type=click.Choice(["runbook", "training", "doc"]),
+    help="Only notebooks of this kind: runbooks, training pages or docs.",
+)
+@click.option("--wide", is_flag=True, help="Every column (owner, risk, schedule), however wide the terminal.")
+def list_command(as_json: bool, kind: str | None, wide: bool) -> None:
+    """Runbooks and training pages with their kind, status and last run.
+
+    A narrow terminal gets the slug, kind, title, status and last run; a wide one (or
+    --wide) also the owner, risk and schedule. The last line counts them as the site does.
+    """
+    standings = [s for s in _standings(_project()) if kind is None or s.runbook.meta.kind == kind]
     if as_json:
         _emit_json([s.to_dict() for s in standings])
         return
-    from rich.markup import escape
+    from runbook.console import notebook_counts, out, standings_table
 
-    from runbook.console import out, styled_status, table, when
+    if not standings:
+        out.print(f"no {kind} notebooks" if kind else "no runbooks yet")
+        return
+    out.print(standings_table(standings, wide=wide or out.width >= WIDE_LIST, width=out.width))
+    out.print(notebook_counts(standings))
 
-    rows = [
-        [
-            escape(s.runbook.slug),
-            escape(s.runbook.meta.title),
-            escape(s.runbook.meta.owner),
-            s.runbook.meta.risk,
-            s.runbook.meta.schedule or "-",
-            styled_status(s.state),
-            when(s.latest.started_at if s.latest else None),
-        ]
-        for s in standings
-    ]
-    out.print(table(["runbook", "title", "owner", "risk", "schedule", "status", "last run"], rows))
+
+#: From this many columns ``runbook list`` shows every column without ``--wide``.
+WIDE_LIST = 140
 
 
 @cli.command("show")

@@ -154,6 +154,65 @@ def _raising_line(traceback: list[str]) -> str | None:
     return found
 
 
+def kind_label(meta: Any) -> str:
+    """``runbook``, ``training L2`` or ``doc``."""
+    return f"{meta.kind} {meta.level}" if meta.kind == "training" and meta.level else str(meta.kind)
+
+
+def standings_table(standings: list[Any], *, wide: bool, width: int | None = None) -> Table:
+    """``runbook list``: slug, kind, title, status and last run; ``wide`` adds owner, risk
+    and schedule. Narrow, the title takes what the other columns leave of ``width`` (cut
+    with an ellipsis) and the last run is relative, so a row stays on one line at 80
+    columns."""
+    extra = ["owner", "risk", "schedule"] if wide else []
+    header = ["runbook", "kind", "title", *extra, "status", "last run"]
+    rows = []
+    for item in standings:
+        meta = item.runbook.meta
+        started = item.latest.started_at if item.latest else None
+        cells = [item.runbook.slug, kind_label(meta), meta.title]
+        if wide:
+            cells += [meta.owner, meta.risk, meta.schedule or "-"]
+        rows.append([*cells, item.state, when(started) if wide else ago(started)])
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    if not wide and width is not None:
+        widths[2] = max(10, width - sum(widths) + widths[2] - 2 * (len(header) - 1))
+    grid = Table(box=None, pad_edge=False, header_style="bold")
+    for column, size in zip(header, widths):
+        grid.add_column(column, no_wrap=True, overflow="ellipsis", min_width=size, max_width=size)
+    status_at = len(header) - 2
+    for row in rows:
+        grid.add_row(*(styled_status(v) if i == status_at else escape(v) for i, v in enumerate(row)))
+    return grid
+
+
+def ago(iso_time: str | None, now: datetime | None = None) -> str:
+    """``3h ago`` from an ISO 8601 time; ``-`` for none."""
+    shown = when(iso_time, now)
+    return shown[shown.find("(") + 1 : -1] if "(" in shown else shown
+
+
+def notebook_counts(standings: list[Any]) -> str:
+    """``12 notebooks: 8 runbooks, 3 training pages, 1 doc; 2 failed, 9 never run, 1 succeeded``.
+
+    Kinds as the site files them (runbooks, training tracks, docs) and states as its
+    dashboard counts them.
+    """
+    from collections import Counter
+
+    kinds = Counter(s.runbook.meta.kind for s in standings)
+    names = {"runbook": ("runbook", "runbooks"), "training": ("training page", "training pages")}
+    parts = []
+    for kind in ("runbook", "training", "doc", *sorted(set(kinds) - {"runbook", "training", "doc"})):
+        if kinds[kind]:
+            one, many = names.get(kind, (kind, f"{kind}s"))
+            parts.append(f"{kinds[kind]} {one if kinds[kind] == 1 else many}")
+    states = Counter(s.state for s in standings)
+    shown = ", ".join(f"{n} {state.replace('_', ' ')}" for state, n in sorted(states.items()))
+    total = len(standings)
+    return f"{total} notebook{'s' if total != 1 else ''}: {', '.join(parts)}; {shown}"
+
+
 class _StepClock:
     """The live line under a running step: a spinner, the step and its elapsed time."""
 

@@ -633,3 +633,59 @@ def test_nothing_due(make_project, invoke, show_json):
 
     assert invoke(project, "due") == (0, "nothing is due\n", "")
     assert invoke(project, "due", "--json") == (0, "[]\n", "")
+
+
+# -- check -----------------------------------------------------------------------------
+
+EVERY_LAYER = """---
+title: Broken in every layer
+summary: Front matter, parameters and steps.
+owner: ops
+schedule: sometimes
+---
+
+## Parameters
+
+```python tags=["parameters"]
+host = "db"
+port = int("5432")
+print(host)
+```
+
+```python name="look"
+print(1)
+```
+
+```python name="look"
+print(2)
+```
+
+```python name="Fix It" effect="delete" timeout="soon"
+print(3)
+```
+"""
+
+
+def test_check_reports_every_layer_of_problems_at_once(make_project, invoke):
+    project = make_project({"broken": EVERY_LAYER, "hello": HELLO}, {"local": {}})
+
+    exit_code, out, err = invoke(project, "check")
+
+    assert exit_code == 1
+    assert out.splitlines() == [
+        "runbooks/broken.md:5: 'schedule': expected daily, weekly, monthly, quarterly, annually or <N>h/<N>d, got 'sometimes'",
+        "runbooks/broken.md:12: parameters cell line 2: 'port' must be a literal value (a string, number, boolean, list or dict); compute derived values in a later cell",
+        "runbooks/broken.md:13: parameters cell line 3: expected 'name = value' assignments only, got 'print(host)'",
+        "runbooks/broken.md:20: two steps are named 'look'; step names must be unique",
+        "runbooks/broken.md:24: step 3 (Fix It): effect='delete'; expected read or write",
+        "runbooks/broken.md:24: step 3 (Fix It): timeout='soon'; expected seconds or a duration like 30s, 5m",
+        "runbooks/broken.md:24: step 3: name='Fix It' is not a step name; use lower-case letters, digits and dashes",
+    ]
+    assert err == "checked 2 notebooks, 1 profile and 0 FAQ files: 7 problems found\n"
+
+
+def test_check_says_what_it_checked_when_all_is_well(project, invoke):
+    exit_code, out, err = invoke(project, "check", "runbooks/hello.md")
+
+    assert (exit_code, out) == (0, "")
+    assert err == "checked 1 notebook, 0 profiles and 0 FAQ files: no problems\n"

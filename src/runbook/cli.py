@@ -713,7 +713,8 @@ def _print_plan(project: Any, planned: Any, as_json: bool) -> None:
 def check_command(paths: tuple[Path, ...], alerts: bool) -> None:
     """Lint runbooks, profiles and the FAQ: front matter, parameters, links, hard-coded secrets.
 
-    Prints one `file:line: message` per finding and exits 1 when there are any. PATHS
+    Prints one `file:line: message` per finding (every problem of every file at once),
+    then what was checked; exits 1 when there are any findings. PATHS
     (as pre-commit passes them) limit the check to those files. With --alerts, PATHS are
     Prometheus rule files instead: the whole project is checked, and so is every alert
     (it has a runbook, its runbook_url is a runbook page, a runbook's alerts exist).
@@ -725,13 +726,13 @@ def check_command(paths: tuple[Path, ...], alerts: bool) -> None:
             "--alerts needs Prometheus rule files, e.g. deploy/prometheus/runbook-rules.yml"
         )
     if alerts:
-        findings = ops.check(_project(), None, list(paths))
+        checked = ops.check(_project(), None, list(paths))
     else:
-        findings = ops.check(_project(), list(paths) or None)
-    for finding in findings:
+        checked = ops.check(_project(), list(paths) or None)
+    for finding in checked.findings:
         click.echo(f"{finding.path}:{finding.line}: {finding.message}")
-    if findings:
-        click.echo(f"{len(findings)} problem{'s' if len(findings) != 1 else ''} found", err=True)
+    click.echo(checked.summary(), err=True)
+    if checked.findings:
         raise SystemExit(EXIT_FAILED)
 
 

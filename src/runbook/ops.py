@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from runbook.render.site import Site
     from runbook.run.execute import ExecOptions, Plan
     from runbook.schedule import Schedule as ScheduleResult
-    from runbook.source.lint import Finding
+    from runbook.source.lint import Finding, Scope
     from runbook.source.model import Runbook
     from runbook.store import RunStore
 
@@ -657,21 +657,40 @@ def _folder(project: Project, folder: Path) -> str:
     return absolute.relative_to(root).as_posix() if absolute.is_relative_to(root) else str(folder)
 
 
+@dataclass
+class Checked:
+    """``runbook check``: every finding, and what was looked at."""
+
+    findings: list[Finding]
+    scope: Scope
+    alert_rule_files: int = 0
+
+    def summary(self) -> str:
+        """``checked 26 notebooks, 4 profiles and 7 FAQ files: no problems``."""
+        what = self.scope.describe()
+        if self.alert_rule_files:
+            files = "file" if self.alert_rule_files == 1 else "files"
+            what = f"{what.replace(' and ', ', ')} and the alerts of {self.alert_rule_files} rule {files}"
+        count = len(self.findings)
+        found = f"{count} problem{'s' if count != 1 else ''} found" if count else "no problems"
+        return f"checked {what}: {found}"
+
+
 def check(
     project: Project, paths: list[Path] | None = None, alert_rules: list[Path] | None = None
-) -> list[Finding]:
+) -> Checked:
     """Lint the project's sources (``runbook check``); every finding, sorted by file and line.
 
     With ``alert_rules`` (Prometheus rule files, ``runbook check --alerts``), also every
     alert without a runbook, every ``runbook_url`` that is not a runbook page and every
     runbook naming an alert no rule defines.
     """
-    from runbook.source.lint import check_alerts, check_project
+    from runbook.source.lint import check_alerts, check_project, scope
 
     findings = check_project(project, paths)
     if alert_rules is not None:
         findings = sorted(set(findings) | set(check_alerts(project, alert_rules)))
-    return findings
+    return Checked(findings, scope(project, paths), len(alert_rules or ()))
 
 
 def schedule(

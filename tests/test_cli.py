@@ -689,3 +689,47 @@ def test_check_says_what_it_checked_when_all_is_well(project, invoke):
 
     assert (exit_code, out) == (0, "")
     assert err == "checked 1 notebook, 0 profiles and 0 FAQ files: no problems\n"
+
+
+# -- serve -----------------------------------------------------------------------------
+
+
+def test_serve_prints_its_url_and_what_it_watches(make_project, tmp_path):
+    import socket
+    import urllib.request
+
+    from conftest import clean_env
+
+    project = make_project({"hello": HELLO})
+    (project / "mkdocs.yml").write_text("site_name: T\ndocs_dir: docs\nplugins:\n  - runbook\n", "utf-8")
+    (project / "docs").mkdir()
+    (project / "docs" / "index.md").write_text("# Home\n", "utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runbook", "serve", "-a", f"127.0.0.1:{port}"],
+        cwd=project,
+        env=clean_env(None),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = []
+    try:
+        for line in process.stderr:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("Serving on "):
+                break
+        url = lines[-1].removeprefix("Serving on ")
+        with urllib.request.urlopen(url + "runbooks/hello/", timeout=30) as page:
+            body = page.read().decode("utf-8")
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+    assert lines[0] == "Building documentation..."
+    assert lines[-1] == f"Serving on http://127.0.0.1:{port}/"
+    watching = next(line for line in lines if line.startswith("Watching paths for changes: "))
+    assert all(f"'{folder}'" in watching for folder in ("docs", "mkdocs.yml", "runbooks"))
+    assert "Say hello" in body

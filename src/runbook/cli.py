@@ -859,7 +859,41 @@ def serve_command(dev_addr: str | None) -> None:
     """Live preview: rebuilds when runbooks, runs, profiles or docs change."""
     from runbook import ops
 
+    _say_where_serving()
     ops.serve(_project(), dev_addr)
+
+
+#: MkDocs' lines worth reading while ``serve`` runs (its other INFO lines stay quiet).
+SERVE_LINES = ("Building documentation", "Watching paths for changes", "Serving on", "Detected file changes")
+
+
+def _without_clock(message: str) -> str:
+    """MkDocs' live-reload lines start with the time, ``[13:35:29] ``."""
+    return message.split("] ", 1)[1] if message.startswith("[") and "] " in message[:12] else message
+
+
+class _ServeFormatter(_LogFormatter):
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno >= logging.WARNING:
+            return super().format(record)
+        return _without_clock(record.getMessage())
+
+
+def _say_where_serving() -> None:
+    """Show MkDocs' own lines saying where the preview is served and what it watches."""
+    if log.getEffectiveLevel() <= logging.INFO:
+        return  # -v shows them already
+    handler = logging.StreamHandler()
+    handler.setFormatter(_ServeFormatter())
+    handler.addFilter(
+        lambda record: record.levelno >= logging.WARNING
+        or _without_clock(record.getMessage()).startswith(SERVE_LINES)
+    )
+    for name in ("mkdocs.livereload", "mkdocs.commands.serve"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.handlers[:] = [handler]
+        logger.propagate = False
 
 
 def main() -> None:

@@ -733,3 +733,51 @@ def test_serve_prints_its_url_and_what_it_watches(make_project, tmp_path):
     watching = next(line for line in lines if line.startswith("Watching paths for changes: "))
     assert all(f"'{folder}'" in watching for folder in ("docs", "mkdocs.yml", "runbooks"))
     assert "Say hello" in body
+
+
+# -- new -------------------------------------------------------------------------------
+
+
+def test_new_writes_a_runbook_training_page_and_faq_category_that_pass_check(project, invoke):
+    import yaml
+
+    made = [
+        invoke(project, "new", "db/failover", "--owner", "dba"),
+        invoke(project, "new", "reading-graphs", "--kind", "training", "--level", "L2"),
+        invoke(project, "new", "databases", "--kind", "faq", "--title", "Databases: the questions"),
+    ]
+    exit_code, out, err = invoke(project, "check")
+
+    assert [m[0] for m in made] == [0, 0, 0]
+    assert made[0][2].splitlines()[0] == "wrote runbooks/db/failover.md"
+    assert made[1][2].splitlines()[0] == "wrote docs/training/l2/reading-graphs.md"
+    assert made[2][2].splitlines()[0] == "wrote docs/faq/databases.yml"
+    assert (exit_code, out) == (0, ""), out
+    assert err == "checked 5 notebooks, 0 profiles and 1 FAQ file: no problems\n"
+    _, listed, _ = invoke(project, "list", "--json")
+    kinds = {i["slug"]: (i["kind"], i["title"], i["owner"]) for i in json.loads(listed)}
+    assert kinds["failover"] == ("runbook", "Failover", "dba")
+    assert kinds["reading-graphs"][:2] == ("training", "Reading graphs")
+    _, shown, _ = invoke(project, "show", "reading-graphs", "--json")
+    assert json.loads(shown)["meta"]["level"] == "L2"
+    faq = yaml.safe_load((project / "docs" / "faq" / "databases.yml").read_text("utf-8"))
+    assert faq["title"] == "Databases: the questions"
+
+
+def test_new_never_overwrites_and_refuses_a_name_in_use(project, invoke):
+    before = (project / "runbooks" / "hello.md").read_text("utf-8")
+
+    taken = invoke(project, "new", "hello")
+    same_file = invoke(project, "new", "hello", "--kind", "training")
+    bad = invoke(project, "new", "Fix_It")
+    invoke(project, "new", "notes-faq", "--kind", "faq")
+    again = invoke(project, "new", "notes-faq", "--kind", "faq")
+
+    assert taken[0] == 2
+    assert error_line(taken[2]) == "Error: runbooks/hello.md already exists; pick another name or edit that file"
+    assert error_line(same_file[2]) == (
+        "Error: a notebook named 'hello' exists already (runbooks/hello.md); pick another name"
+    )
+    assert error_line(bad[2]).startswith("Error: 'Fix_It' cannot be a name; use lower-case letters")
+    assert error_line(again[2]) == "Error: docs/faq/notes-faq.yml already exists; pick another name or edit that file"
+    assert (project / "runbooks" / "hello.md").read_text("utf-8") == before

@@ -701,6 +701,43 @@ def _print_plan(project: Any, planned: Any, as_json: bool) -> None:
         out.print(f"a real run needs confirmation or --yes: {escape(confirmation)}")
 
 
+@cli.command("new")
+@config_file_option
+@click.argument("name")
+@click.option(
+    "--kind",
+    type=click.Choice(["runbook", "training", "faq"]),
+    default="runbook",
+    show_default=True,
+    help="A runbook, a training page or an FAQ category.",
+)
+@click.option("--title", help="Its title (default: from NAME).")
+@click.option("--owner", help="The team or person to escalate to (default: you).")
+@click.option(
+    "--level",
+    type=click.Choice(["L1", "L2", "L3", "L4"]),
+    default="L1",
+    show_default=True,
+    help="With --kind training: the support-level track.",
+)
+def new_command(name: str, kind: str, title: str | None, owner: str | None, level: str) -> None:
+    """Write a new runbook, training page or FAQ category from a template.
+
+    NAME is lower-case words with dashes; a runbook's may start with folders
+    (db/failover -> runbooks/db/failover.md). Training pages go to
+    docs/training/<level>/NAME.md, FAQ categories to docs/faq/NAME.yml. An existing file
+    is never overwritten.
+    """
+    import getpass
+
+    from runbook.scaffold import new
+
+    made = new(_project(), name, kind, title=title, owner=owner or getpass.getuser(), level=level)
+    click.echo(f"wrote {made.path}", err=True)
+    then = f" and `runbook exec {made.slug}`" if made.kind != "faq" else ""
+    click.echo(f"next: edit it, then `runbook check {made.path}`{then}", err=True)
+
+
 @cli.command("check")
 @config_file_option
 @click.option(

@@ -287,6 +287,8 @@ class ExecObserver:
                 self._print_lines(lines)
                 return
             text = data.get("text/plain", "")
+            if text.endswith("(shown above)"):
+                return  # a report displayed again as a cell's value: its table is above
             self._write(text + "\n" if text else "")
         elif kind == "stream":
             self._write(output.get("text", ""))

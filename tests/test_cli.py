@@ -781,3 +781,31 @@ def test_new_never_overwrites_and_refuses_a_name_in_use(project, invoke):
     assert error_line(bad[2]).startswith("Error: 'Fix_It' cannot be a name; use lower-case letters")
     assert error_line(again[2]) == "Error: docs/faq/notes-faq.yml already exists; pick another name or edit that file"
     assert (project / "runbooks" / "hello.md").read_text("utf-8") == before
+
+
+# -- shell completion ------------------------------------------------------------------
+
+
+def complete(project, *words):
+    """What bash completion offers after ``runbook WORDS`` (the last word being typed)."""
+    from conftest import clean_env
+
+    env = clean_env(
+        {"_RUNBOOK_COMPLETE": "bash_complete", "COMP_WORDS": " ".join(["runbook", *words]), "COMP_CWORD": str(len(words))}
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "runbook"], cwd=project, env=env, capture_output=True, text=True, check=True
+    )
+    return [line.split(",", 1)[1] for line in done.stdout.splitlines() if line]
+
+
+def test_completion_of_commands_runbook_names_and_parameter_names(project):
+    assert complete(project, "s") == ["schedule", "serve", "show"]
+    assert complete(project, "exec", "") == ["backup", "hello", "notes"]
+    assert complete(project, "show", "h") == ["hello"]
+    assert complete(project, "runs", "no") == ["notes"]
+    assert complete(project, "runs", "p") == ["pull", "push"]
+    assert complete(project, "exec", "hello", "-p", "") == ["who=", "count=", "token="]
+    assert complete(project, "exec", "hello", "-p", "c") == ["count="]
+    assert complete(project, "exec", "hello", "-p", "who=") == []
+    assert complete(project, "exec", "nope", "-p", "") == []

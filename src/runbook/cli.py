@@ -146,6 +146,44 @@ def _standings(project: Any) -> list[Any]:
     return found.items
 
 
+def _complete_slugs(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of a NAME: the project's runbook slugs (nothing is parsed)."""
+    from click.shell_completion import CompletionItem
+
+    try:
+        project = _completion_project(ctx)
+        return [CompletionItem(slug) for slug in sorted(project.sources) if slug.startswith(incomplete)]
+    except Exception:  # completion never prints an error into the shell
+        return []
+
+
+def _complete_parameters(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of ``-p``: ``name=`` for each parameter of the runbook NAME, with
+    its help; past the ``=``, nothing (the value is the operator's)."""
+    from click.shell_completion import CompletionItem
+
+    # While -p waits for its value, click leaves the words it could not place in ctx.args.
+    name = ctx.params.get("name") or next((a for a in ctx.args if not a.startswith("-")), None)
+    if not name or "=" in incomplete:
+        return []
+    try:
+        runbook = _completion_project(ctx).load(name, write_cache=False)
+    except Exception:
+        return []
+    return [
+        CompletionItem(f"{p.name}=", help=p.help or None)
+        for p in runbook.parameters
+        if p.name.startswith(incomplete)
+    ]
+
+
+def _completion_project(ctx: click.Context) -> Any:
+    from runbook.source.project import Project
+
+    config_file = ctx.find_root().meta.get("runbook.config_file") or ctx.meta.get("runbook.config_file")
+    return Project.discover(config_file=config_file, write_cache=False)
+
+
 @cli.command("list")
 @config_file_option
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of objects on stdout.")
@@ -180,7 +218,7 @@ WIDE_LIST = 140
 
 @cli.command("show")
 @config_file_option
-@click.argument("name")
+@click.argument("name", shell_complete=_complete_slugs)
 @click.option("--json", "as_json", is_flag=True, help="Metadata, parameters, steps and runs as JSON.")
 def show_command(name: str, as_json: bool) -> None:
     """Metadata, parameters, steps, recent runs and the command to run NAME."""
@@ -283,6 +321,13 @@ class _RunsGroup(click.Group):
             return super().resolve_command(ctx, args)
         return "", self.history, args
 
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
+        """``push``, ``pull`` and the runbook names the history listing takes."""
+        items: list[Any] = list(super().shell_complete(ctx, incomplete))
+        if not incomplete.startswith("-"):
+            items += _complete_slugs(ctx, self.history.params[0], incomplete)
+        return items
+
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write_usage(ctx.command_path, "[OPTIONS] [NAME]")
         formatter.write_usage(ctx.command_path, "push|pull [OPTIONS]", prefix="   or: ")
@@ -316,7 +361,7 @@ class _History(click.Command):
 
 @click.command("runs", cls=_History)
 @config_file_option
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=_complete_slugs)
 @click.option(
     "-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs."
 )
@@ -444,7 +489,7 @@ def due_command(as_json: bool) -> None:
 
 @cli.command("metrics")
 @config_file_option
-@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.argument("names", nargs=-1, metavar="[NAME]...", shell_complete=_complete_slugs)
 @click.option(
     "--textfile",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -487,9 +532,15 @@ def _ask_secret(name: str, help_text: str) -> str:
 
 @cli.command("exec")
 @_config_file_option("--config-file")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=_complete_slugs)
 @click.option(
-    "-p", "--param", "assignments", multiple=True, metavar="KEY=VALUE", help="Set a parameter (repeatable)."
+    "-p",
+    "--param",
+    "assignments",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set a parameter (repeatable).",
+    shell_complete=_complete_parameters,
 )
 @click.option("-f", "--params-file", type=click.Path(path_type=Path), help="YAML file of parameter values.")
 @click.option(

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from runbook.record.model import RunRecord
     from runbook.record.standing import Standing
     from runbook.render.site import Site
+    from runbook.render.text import Commands
     from runbook.run.execute import ExecOptions, Plan
     from runbook.schedule import Schedule as ScheduleResult
     from runbook.source.lint import Finding, Scope
@@ -142,22 +143,22 @@ def shortest_command(
     (default: the project's default profile): only what the runbook and the profile would
     not give anyway. A profile that cannot be read makes every value explicit.
     """
-    from runbook.render.text import exec_command
-    from runbook.run import environments, params
+    return commands(project).command(runbook, values, environment)
 
-    default = project.settings.default_environment
-    env_name = environment or default
-    try:
-        profile = environments.load(project.environments_dir, env_name) if env_name else None
-    except RunbookError:
-        return exec_command(runbook, values, env_name, default_environment=default)
-    return exec_command(
-        runbook,
-        values,
-        env_name,
-        baseline=params.baseline(runbook, profile),
-        default_environment=default,
-    )
+
+def commands(project: Project) -> Commands:
+    """What writes the shortest command of a run (:class:`runbook.render.text.Commands`):
+    the project's profiles, those that can be read."""
+    from runbook.render.text import Commands
+    from runbook.run import environments
+
+    profiles = {}
+    for name in environments.available(project.environments_dir):
+        try:
+            profiles[name] = environments.load(project.environments_dir, name)
+        except RunbookError:
+            continue  # `runbook check` reports it; its runs' commands write every value
+    return Commands(profiles, project.settings.default_environment, known=True)
 
 
 @dataclass

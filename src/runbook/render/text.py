@@ -7,10 +7,13 @@ so it reads as literal text in Markdown and HTML alike.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import re
 import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -85,6 +88,48 @@ def exec_command(
             continue
         parts += ["-p", f"{param.name}={command_text(param, value)}"]
     return shlex.join(parts)
+
+
+@dataclass(frozen=True)
+class Commands:
+    """Writes the shortest ``runbook exec`` command of a run, knowing the profiles.
+
+    Attributes:
+        profiles: the project's environment profiles by name (``Environment``).
+        default_environment: the profile ``runbook exec`` uses without ``--env``.
+        known: False when the profiles were not read: every value is written then.
+    """
+
+    profiles: Mapping[str, Any] = field(default_factory=dict)
+    default_environment: str | None = None
+    known: bool = False
+
+    def command(self, runbook: Any, values: dict[str, Any] | None, environment: str | None) -> str:
+        """The command that runs ``runbook`` with ``values`` in ``environment`` (None: the
+        default profile): only the values the runbook and that profile would not give."""
+        from runbook.run.params import baseline
+
+        env_name = environment or self.default_environment
+        if not self.known or (env_name and env_name not in self.profiles):
+            return exec_command(runbook, values, env_name, default_environment=self.default_environment)
+        profile = self.profiles.get(env_name) if env_name else None
+        return exec_command(
+            runbook,
+            values,
+            env_name,
+            baseline=baseline(runbook, profile),
+            default_environment=self.default_environment,
+        )
+
+    @property
+    def digest(self) -> str:
+        """Changes when a profile's values or the default profile change (render cache key)."""
+        facts = [
+            self.known,
+            self.default_environment,
+            sorted((name, p.parameters, p.runbooks) for name, p in self.profiles.items()),
+        ]
+        return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _same(one: Any, other: Any) -> bool:

@@ -809,3 +809,25 @@ def test_completion_of_commands_runbook_names_and_parameter_names(project):
     assert complete(project, "exec", "hello", "-p", "c") == ["count="]
     assert complete(project, "exec", "hello", "-p", "who=") == []
     assert complete(project, "exec", "nope", "-p", "") == []
+
+
+def test_the_run_pages_give_the_same_shortest_command_as_show(make_project, invoke, show_json):
+    import shlex
+
+    from runbook.site.inputs import render_project
+    from runbook.source.project import Project
+
+    project = make_project({"typed": TYPED}, TYPED_PROFILES)
+    record = write_record(project, "typed", code_hash=show_json(project, "typed")["code_hash"], environment="staging")
+    record["parameters"] = {"url": "https://staging.example/healthz", "stand_in": True, "count": 3, "paths": ["/"]}
+    record_file = project / "runs" / "typed" / record["run_id"] / "record.json"
+    record_file.write_text(json.dumps(record), "utf-8")
+
+    pages = render_project(Project(project), use_cache=False).pages
+    shown = show_json(project, "typed")["command"]
+
+    assert shown == "runbook exec typed --env staging -p stand_in=true"
+    assert f"\n{shown}\n" in pages["runbooks/typed.md"]
+    assert f"\n{shown}\n" in pages[f"runs/typed/{record['run_id']}.md"]
+    values, _ = _dry_run_values(invoke, project, shlex.split(shown)[2:])
+    assert {k: values[k] for k in record["parameters"]} == record["parameters"]

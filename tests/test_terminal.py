@@ -247,3 +247,58 @@ def test_list_reads_well_at_80_columns_and_wide_shows_every_column(make_project)
     assert lines[3] == "2 notebooks: 2 runbooks; 2 never run"
     assert "database-reliability-engineering" in wide.lines()[2]
     assert "weekly" in wide.lines()[2]
+
+
+LATER_VERDICT = runbook_md(
+    "## Look\n\n"
+    + code(
+        """
+        from runbook.checks.result import CheckResult, Report
+        report = Report([CheckResult("api", "fail", "HTTP 503"), CheckResult("disk /", "pass", "40% used")])
+        report
+        """,
+        'name="look"',
+    )
+    + "\n## Verdict\n\n"
+    + code("report.raise_for_failures()", 'name="verdict"'),
+    title="Verdict at the end",
+)
+
+
+@kernel
+def test_checks_shown_in_an_earlier_step_are_not_named_again_by_the_verdict(make_project):
+    project = make_project({"verdict": LATER_VERDICT})
+
+    exit_code, _, err = run_cli_in(project, "exec", "verdict")
+
+    assert exit_code == 1
+    lines = err.splitlines()
+    assert lines[lines.index("▶ [2/2] verdict") + 1 :][:2] == [
+        "at line 1: report.raise_for_failures()",
+        "CheckFailed: 1 of 2 checks failed",
+    ]
+    assert err.count("HTTP 503") == 1
+
+
+@kernel
+def test_no_color_on_a_terminal_is_plain_text(make_project):
+    project = make_project({"failing": FAILING_CHECKS})
+
+    screen = on_terminal(project, "exec", "failing", env={"NO_COLOR": "1"})
+
+    assert screen.exit_code == 1
+    assert "\x1b[1;31m" not in screen.text and "\x1b[32m" not in screen.text
+    assert "FAIL  api     HTTP 500 from http://127.0.0.1:9/health" in screen.lines()
+
+
+@kernel
+def test_a_new_runbook_runs_as_it_is_written(make_project):
+    project = make_project({}, {"local": {}})
+
+    made = run_cli_in(project, "new", "ops/first-look")
+    ran = on_terminal(project, "exec", "first-look")
+
+    assert made[0] == 0 and made[2].startswith("wrote runbooks/ops/first-look.md\n")
+    assert ran.exit_code == 0, ran.plain
+    assert f"{GREEN_PASS}  disk /" in ran.text
+    assert ran.lines()[-1].startswith("✔ succeeded in ")

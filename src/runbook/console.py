@@ -11,6 +11,7 @@ import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Collection
 from typing import IO, Any, cast
 
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -124,14 +125,24 @@ def check_lines(payload: Any) -> list[Text] | None:
     return lines
 
 
-def error_lines(output: Any, *, checks_shown: bool) -> list[str]:
+def _failures(payload: Any) -> list[str]:
+    """``name — detail`` of each failed check in a displayed check or report, as
+    :class:`CheckFailed` names them."""
+    entries = payload if isinstance(payload, list) else [payload]
+    failed = [e for e in entries if isinstance(e, dict) and e.get("status") == "fail"]
+    return [f"{e.get('name')} — {e.get('detail')}" for e in failed]
+
+
+def error_lines(output: Any, *, failures_shown: Collection[str] = ()) -> list[str]:
     """A step's error in two lines: the line of the runbook's code that raised, and the
-    exception. When the failed checks were shown already, :class:`CheckFailed`'s message
-    is cut to its count (``2 of 3 checks failed``) instead of naming them again."""
+    exception. When every check a :class:`CheckFailed` names is among ``failures_shown``
+    (``name — detail`` of the FAIL lines printed so far), its message is cut to its count
+    (``2 of 3 checks failed``) instead of naming them again."""
     name = str(output.get("ename") or "Error")
     message = str(output.get("evalue") or "")
-    if checks_shown and name == "CheckFailed":
-        message = message.split(":", 1)[0]
+    count, _, items = message.partition(": ")
+    if name == "CheckFailed" and items and all(i in failures_shown for i in items.split("; ")):
+        message = count
     where = _raising_line(output.get("traceback") or [])
     return [*([where] if where else []), f"{name}: {message}" if message else name]
 
@@ -247,7 +258,7 @@ class ExecObserver:
         self._at_line_start = True
         self._partial = ""
         self._live: Live | None = None
-        self._checks_shown = False
+        self._failures_shown: set[str] = set()
         self._error_shown = False
 
     def run_started(self, runbook: Any, run_id: str, planned: Any) -> None:
@@ -264,7 +275,6 @@ class ExecObserver:
         if not step:
             return
         self.done += 1
-        self._checks_shown = False
         label = f"▶ [{self.done}/{self.total}] {step}"
         self._newline()
         self.console.print(f"[cyan]{escape(label)}[/]")
@@ -282,8 +292,7 @@ class ExecObserver:
             data = output.get("data", {})
             lines = check_lines(data[CHECK_MIME]) if CHECK_MIME in data else None
             if lines is not None:
-                failed = any(line.plain.startswith("FAIL") for line in lines)
-                self._checks_shown = self._checks_shown or failed
+                self._failures_shown.update(_failures(data[CHECK_MIME]))
                 self._print_lines(lines)
                 return
             text = data.get("text/plain", "")
@@ -297,9 +306,8 @@ class ExecObserver:
             if self.verbose:
                 self._write("\n".join(output.get("traceback", [])) + "\n")
             else:
-                self._print_lines(
-                    [Text(line, style="red") for line in error_lines(output, checks_shown=self._checks_shown)]
-                )
+                shown = error_lines(output, failures_shown=self._failures_shown)
+                self._print_lines([Text(line, style="red") for line in shown])
 
     def run_finished(self, record: Any, folder: Path | str) -> None:
         self.stop()

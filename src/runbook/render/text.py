@@ -15,6 +15,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any
 
 from markupsafe import escape
@@ -121,7 +122,7 @@ class Commands:
             default_environment=self.default_environment,
         )
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """Changes when a profile's values or the default profile change (render cache key)."""
         facts = [

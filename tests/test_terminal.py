@@ -302,3 +302,33 @@ def test_a_new_runbook_runs_as_it_is_written(make_project):
     assert ran.exit_code == 0, ran.plain
     assert f"{GREEN_PASS}  disk /" in ran.text
     assert ran.lines()[-1].startswith("✔ succeeded in ")
+
+
+PARTIAL_LINE = runbook_md(
+    "## Wait\n\n"
+    + code(
+        """
+        import time
+        print("waiting for the lock", end="", flush=True)
+        for _ in range(3):
+            time.sleep(0.5)
+            print(".", end="", flush=True)
+        print(" got it")
+        """,
+        'name="wait"',
+    ),
+    title="Partial lines",
+)
+
+
+@kernel
+def test_a_line_still_being_written_shows_as_it_comes_and_ends_whole(make_project):
+    project = make_project({"partial": PARTIAL_LINE})
+
+    screen = on_terminal(project, "exec", "partial")
+
+    assert screen.exit_code == 0, screen.plain
+    growing = screen.text.index("waiting for the lock.\r\n")  # on screen before the line ended
+    assert growing < screen.text.index("waiting for the lock... got it")
+    lines = screen.lines()
+    assert lines[lines.index("▶ [1/1] wait") + 1] == "waiting for the lock... got it"

@@ -11,7 +11,7 @@ import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import IO, Any, cast
 
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -225,14 +225,19 @@ def notebook_counts(standings: list[Any]) -> str:
 
 
 class _StepClock:
-    """The live line under a running step: a spinner, the step and its elapsed time."""
+    """The live line under a running step: a spinner, the step and its elapsed time; above
+    it, the step's output line still being written (``partial()``), so it shows as it comes."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, partial: Callable[[], str]) -> None:
         self.label = label
+        self.partial = partial
         self.started = time.monotonic()
         self.spinner = Spinner("dots", style="cyan")
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        partial = self.partial()
+        if partial:
+            yield Text.from_ansi(partial, no_wrap=True, overflow="ellipsis")
         elapsed = time.monotonic() - self.started
         self.spinner.text = Text.assemble((self.label, "cyan"), (f"  {elapsed:.1f}s", "bold"))
         yield self.spinner
@@ -279,7 +284,7 @@ class ExecObserver:
         self._newline()
         self.console.print(f"[cyan]{escape(label)}[/]")
         if self.animated:
-            clock = _StepClock(label)
+            clock = _StepClock(label, lambda: self._partial)
             if self._live is None:
                 self._live = Live(clock, console=self.console, refresh_per_second=8, transient=True)
                 self._live.start()

@@ -811,6 +811,13 @@ def test_completion_of_commands_runbook_names_and_parameter_names(project):
     assert complete(project, "exec", "nope", "-p", "") == []
 
 
+def test_completion_of_environment_profiles(make_project):
+    project = make_project({"hello": HELLO}, {"local": {}, "staging": {}, "production": {}})
+
+    assert complete(project, "exec", "hello", "--env", "") == ["local", "production", "staging"]
+    assert complete(project, "exec", "hello", "--env", "st") == ["staging"]
+
+
 def test_the_run_pages_give_the_same_shortest_command_as_show(make_project, invoke, show_json):
     import shlex
 

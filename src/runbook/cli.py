@@ -177,6 +177,19 @@ def _complete_parameters(ctx: click.Context, param: click.Parameter, incomplete:
     ]
 
 
+def _complete_profiles(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of ``--env``: the project's environment profiles."""
+    from click.shell_completion import CompletionItem
+
+    from runbook.run.environments import available
+
+    try:
+        names = available(_completion_project(ctx).environments_dir)
+    except Exception:
+        return []
+    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+
+
 def _completion_project(ctx: click.Context) -> Any:
     from runbook.source.project import Project
 
@@ -544,7 +557,11 @@ def _ask_secret(name: str, help_text: str) -> str:
 )
 @click.option("-f", "--params-file", type=click.Path(path_type=Path), help="YAML file of parameter values.")
 @click.option(
-    "--env", "environment", metavar="NAME", help="Environment profile (default: local, when it exists)."
+    "--env",
+    "environment",
+    metavar="NAME",
+    help="Environment profile (default: local, when it exists).",
+    shell_complete=_complete_profiles,
 )
 @click.option(
     "--dry-run", is_flag=True, help="Validate and show the resolved parameters and steps; run nothing."

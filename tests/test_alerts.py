@@ -106,7 +106,7 @@ def test_check_alerts_reports_each_alert_problem_at_its_line(
         f"runbooks/db/backup.md:{line_of(backup, 'NoSuchAlert')}: "
         "'alerts': no rule defines alert 'NoSuchAlert' (rule files: rules/alerts.yml)",
     ]
-    assert err == "4 problems found\n"
+    assert err.endswith(" and the alerts of 1 rule file: 4 problems found\n")
 
 
 def test_check_without_alerts_says_nothing_about_alerts(
@@ -114,7 +114,10 @@ def test_check_without_alerts_says_nothing_about_alerts(
 ) -> None:
     project = project_with_alerts(tmp_path / "handbook")
 
-    assert invoke(project, "check") == (0, "", "")
+    exit_code, out, err = invoke(project, "check")
+
+    assert (exit_code, out) == (0, "")
+    assert err.endswith(": no problems\n") and "alert" not in err
 
 
 def test_a_rule_file_that_cannot_be_used_is_one_finding(
@@ -149,7 +152,10 @@ def test_the_shipped_rules_need_no_front_matter(tmp_path: Path, invoke: Callable
     project = project_with_alerts(tmp_path / "handbook", backup_alerts=["RunbookStale"])
     shutil.copy(REPO / "deploy/prometheus/runbook-rules.yml", project / "rules/runbook-rules.yml")
 
-    assert invoke(project, "check", "--alerts", "rules/runbook-rules.yml") == (0, "", "")
+    exit_code, out, err = invoke(project, "check", "--alerts", "rules/runbook-rules.yml")
+
+    assert (exit_code, out) == (0, "")
+    assert err.endswith(" and the alerts of 1 rule file: no problems\n")
 
 
 def test_alerts_front_matter_must_be_a_list_of_names(tmp_path: Path, invoke: Callable[..., Result]) -> None:

@@ -902,11 +902,15 @@ def test_runbook_check_command_prints_file_line_message_and_exits_1(tmp_path, in
 
     assert exit_code == 1
     assert out == "runbooks/ops/broken.md:1: missing required key 'owner'\n"
-    assert err == "1 problem found\n"
+    assert err == "checked 3 notebooks, 2 profiles and 1 FAQ file: 1 problem found\n"
 
 
-def test_runbook_check_command_is_quiet_on_a_clean_project(tmp_path, invoke):
-    assert invoke(make(tmp_path), "check") == (0, "", "")
+def test_runbook_check_command_says_what_it_checked_on_a_clean_project(tmp_path, invoke):
+    assert invoke(make(tmp_path), "check") == (
+        0,
+        "",
+        "checked 2 notebooks, 2 profiles and 1 FAQ file: no problems\n",
+    )
 
 
 def test_runbook_check_command_refuses_a_path_outside_the_project(tmp_path, invoke):

@@ -64,11 +64,37 @@ def test_list_text_shows_every_runbook(project, invoke):
 
     assert exit_code == 0, err
     table = rows(out)
-    assert table[0] == ["runbook", "title", "owner", "risk", "schedule", "status", "last", "run"]
-    assert [r[0] for r in table[1:]] == ["backup", "hello", "notes"]
+    assert table[0] == ["runbook", "kind", "title", "owner", "risk", "schedule", "status", "last", "run"]
+    assert [r[0] for r in table[1:4]] == ["backup", "hello", "notes"]
     assert "Back up the database" in out
+    assert table[1][:2] == ["backup", "runbook"]
     assert table[1][-6:] == ["dba", "mutating", "weekly", "never", "run", "-"]
     assert table[3][-6:] == ["ops", "read-only", "-", "never", "run", "-"]
+    assert out.splitlines()[-1] == "3 notebooks: 3 runbooks; 3 never run"
+
+
+TRAINING = (
+    "---\njupyter:\n  jupytext:\n    text_representation:\n      extension: .md\n"
+    "      format_name: markdown\n  kernelspec:\n    name: python3\n    display_name: Python 3\n"
+    "title: Reading a check\nsummary: What PASS and FAIL mean.\nowner: support\nkind: training\n"
+    "level: L1\n---\n\n## Look\n\n```python\nprint(1)\n```\n"
+)
+
+
+def test_list_says_which_are_training_pages_and_filters_by_kind(project, invoke):
+    (project / "docs" / "training").mkdir(parents=True)
+    (project / "docs" / "training" / "reading.md").write_text(TRAINING, "utf-8")
+
+    _, everything, err = invoke(project, "list")
+    _, training, _ = invoke(project, "list", "--kind", "training")
+    _, runbooks_json, _ = invoke(project, "list", "--kind", "runbook", "--json")
+    _, docs, _ = invoke(project, "list", "--kind", "doc")
+
+    assert row(everything, "reading")[:3] == ["reading", "training", "L1"]
+    assert everything.splitlines()[-1] == "4 notebooks: 3 runbooks, 1 training page; 4 never run"
+    assert [r[0] for r in rows(training)] == ["runbook", "reading", "1"]
+    assert [i["slug"] for i in json.loads(runbooks_json)] == ["backup", "hello", "notes"]
+    assert docs.strip() == "no doc notebooks"
 
 
 def test_list_json_has_the_documented_fields(project, invoke):
@@ -126,7 +152,7 @@ def test_list_shows_the_latest_run(project, invoke, show_json):
     assert hello["next_due"].startswith((now + timedelta(hours=23)).strftime("%Y-%m-%dT%H"))
     assert text_code == 0
     hello_row = " ".join(row(text, "hello"))
-    assert hello_row.startswith("hello Say hello team-a read-only daily succeeded ")
+    assert hello_row.startswith("hello runbook Say hello team-a read-only daily succeeded ")
     assert "(1h ago)" in hello_row
 
 
@@ -188,7 +214,7 @@ def test_show_text(project, invoke):
     assert ["token", "str", "secret"] in table
     assert ["1", "greet", "read", "-"] in table
     assert "never run" in lines
-    assert lines[-1] == "runbook exec hello -p who=world -p count=2"
+    assert lines[-1] == "runbook exec hello"
     assert "t0ken-default" not in out
 
 
@@ -219,6 +245,80 @@ def test_show_lists_recent_runs(project, invoke, show_json):
     assert run_row[1:3] == ["failed", "staging"]
     assert run_row[-1] == "2.0s"
     assert [r["run_id"] for r in json.loads(json_out)["runs"]] == [record["run_id"]]
+
+
+TYPED = runbook_md(
+    "## Parameters\n\n"
+    + params_cell(
+        "url = 'http://127.0.0.1:8000/healthz'\n"
+        "stand_in = False  # start a stand-in service\n"
+        "paths = ['/']\n"
+        "limits = {'warn': 80}\n"
+        "ratio = 0.5\n"
+        "count = 3\n"
+        "label = ''\n"
+        "word = 'yes'\n"
+        "anything = None\n"
+        "token = ''  # secret"
+    )
+    + "\n## Look\n\n"
+    + code("print(url)"),
+    title="Typed",
+    owner="ops",
+)
+TYPED_PROFILES = {
+    "local": {"parameters": {"stand_in": True, "count": 5}, "runbooks": {"typed": {"label": "here"}}},
+    "staging": {"parameters": {"stand_in": False, "url": "https://staging.example/healthz"}},
+}
+
+
+def _dry_run_values(invoke, project, args):
+    exit_code, out, err = invoke(project, "exec", *args, "--dry-run", "--json")
+    assert exit_code == 0, err
+    plan = json.loads(out)
+    return plan["parameters"], plan["command"]
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        [],
+        ["-p", "stand_in=false"],
+        ["-p", "count=3", "-p", "label="],
+        ["-p", "paths=[/var, /home]", "-p", "limits={warn: 70, fail: 90}", "-p", "ratio=1e-3"],
+        ["-p", "word=no", "-p", "anything=yes", "-p", "url=http://x/?a=1&b=two words"],
+        ["-p", "anything='yes'", "-p", "label=true"],
+        ["--env", "staging", "-p", "stand_in=true"],
+        ["--env", "staging", "-p", "url=http://127.0.0.1:8000/healthz", "-p", "count=5"],
+    ],
+)
+def test_the_printed_command_pasted_back_gives_the_same_values(make_project, invoke, given):
+    import shlex
+
+    project = make_project({"typed": TYPED}, TYPED_PROFILES)
+    values, command = _dry_run_values(invoke, project, ["typed", *given])
+
+    words = shlex.split(command)
+    assert words[:3] == ["runbook", "exec", "typed"]
+    pasted, again = _dry_run_values(invoke, project, words[2:])
+
+    assert pasted == values
+    assert again == command
+    assert command.count(" -p ") <= given.count("-p")  # nothing the runbook or profile gives anyway
+
+
+def test_show_prints_only_what_differs_from_the_runbook_and_profile(make_project, invoke, show_json):
+    project = make_project({"typed": TYPED}, TYPED_PROFILES)
+    assert show_json(project, "typed")["command"] == "runbook exec typed"
+    record = write_record(project, "typed", code_hash="x", environment="staging")
+    record["parameters"] = {"url": "https://staging.example/healthz", "stand_in": False, "count": 4}
+    record_file = project / "runs" / "typed" / record["run_id"] / "record.json"
+    record_file.write_text(json.dumps(record), "utf-8")
+
+    exit_code, out, err = invoke(project, "show", "typed")
+
+    assert exit_code == 0, err
+    assert out.splitlines()[-1] == "runbook exec typed --env staging -p count=4"
 
 
 def test_show_by_path(project, invoke):
@@ -533,3 +633,208 @@ def test_nothing_due(make_project, invoke, show_json):
 
     assert invoke(project, "due") == (0, "nothing is due\n", "")
     assert invoke(project, "due", "--json") == (0, "[]\n", "")
+
+
+# -- check -----------------------------------------------------------------------------
+
+EVERY_LAYER = """---
+title: Broken in every layer
+summary: Front matter, parameters and steps.
+owner: ops
+schedule: sometimes
+---
+
+## Parameters
+
+```python tags=["parameters"]
+host = "db"
+port = int("5432")
+print(host)
+```
+
+```python name="look"
+print(1)
+```
+
+```python name="look"
+print(2)
+```
+
+```python name="Fix It" effect="delete" timeout="soon"
+print(3)
+```
+"""
+
+
+def test_check_reports_every_layer_of_problems_at_once(make_project, invoke):
+    project = make_project({"broken": EVERY_LAYER, "hello": HELLO}, {"local": {}})
+
+    exit_code, out, err = invoke(project, "check")
+
+    assert exit_code == 1
+    assert out.splitlines() == [
+        "runbooks/broken.md:5: 'schedule': expected daily, weekly, monthly, quarterly, annually or <N>h/<N>d, got 'sometimes'",
+        "runbooks/broken.md:12: parameters cell line 2: 'port' must be a literal value (a string, number, boolean, list or dict); compute derived values in a later cell",
+        "runbooks/broken.md:13: parameters cell line 3: expected 'name = value' assignments only, got 'print(host)'",
+        "runbooks/broken.md:20: two steps are named 'look'; step names must be unique",
+        "runbooks/broken.md:24: step 3 (Fix It): effect='delete'; expected read or write",
+        "runbooks/broken.md:24: step 3 (Fix It): timeout='soon'; expected seconds or a duration like 30s, 5m",
+        "runbooks/broken.md:24: step 3: name='Fix It' is not a step name; use lower-case letters, digits and dashes",
+    ]
+    assert err == "checked 2 notebooks, 1 profile and 0 FAQ files: 7 problems found\n"
+
+
+def test_check_says_what_it_checked_when_all_is_well(project, invoke):
+    exit_code, out, err = invoke(project, "check", "runbooks/hello.md")
+
+    assert (exit_code, out) == (0, "")
+    assert err == "checked 1 notebook, 0 profiles and 0 FAQ files: no problems\n"
+
+
+# -- serve -----------------------------------------------------------------------------
+
+
+def test_serve_prints_its_url_and_what_it_watches(make_project, tmp_path):
+    import socket
+    import urllib.request
+
+    from conftest import clean_env
+
+    project = make_project({"hello": HELLO})
+    (project / "mkdocs.yml").write_text("site_name: T\ndocs_dir: docs\nplugins:\n  - runbook\n", "utf-8")
+    (project / "docs").mkdir()
+    (project / "docs" / "index.md").write_text("# Home\n", "utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runbook", "serve", "-a", f"127.0.0.1:{port}"],
+        cwd=project,
+        env=clean_env(None),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = []
+    try:
+        for line in process.stderr:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("Serving on "):
+                break
+        url = lines[-1].removeprefix("Serving on ")
+        with urllib.request.urlopen(url + "runbooks/hello/", timeout=30) as page:
+            body = page.read().decode("utf-8")
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+    assert lines[0] == "Building documentation..."
+    assert lines[-1] == f"Serving on http://127.0.0.1:{port}/"
+    watching = next(line for line in lines if line.startswith("Watching paths for changes: "))
+    assert all(f"'{folder}'" in watching for folder in ("docs", "mkdocs.yml", "runbooks"))
+    assert "Say hello" in body
+
+
+# -- new -------------------------------------------------------------------------------
+
+
+def test_new_writes_a_runbook_training_page_and_faq_category_that_pass_check(project, invoke):
+    import yaml
+
+    made = [
+        invoke(project, "new", "db/failover", "--owner", "dba"),
+        invoke(project, "new", "reading-graphs", "--kind", "training", "--level", "L2"),
+        invoke(project, "new", "databases", "--kind", "faq", "--title", "Databases: the questions"),
+    ]
+    exit_code, out, err = invoke(project, "check")
+
+    assert [m[0] for m in made] == [0, 0, 0]
+    assert made[0][2].splitlines()[0] == "wrote runbooks/db/failover.md"
+    assert made[1][2].splitlines()[0] == "wrote docs/training/l2/reading-graphs.md"
+    assert made[2][2].splitlines()[0] == "wrote docs/faq/databases.yml"
+    assert (exit_code, out) == (0, ""), out
+    assert err == "checked 5 notebooks, 0 profiles and 1 FAQ file: no problems\n"
+    _, listed, _ = invoke(project, "list", "--json")
+    kinds = {i["slug"]: (i["kind"], i["title"], i["owner"]) for i in json.loads(listed)}
+    assert kinds["failover"] == ("runbook", "Failover", "dba")
+    assert kinds["reading-graphs"][:2] == ("training", "Reading graphs")
+    _, shown, _ = invoke(project, "show", "reading-graphs", "--json")
+    assert json.loads(shown)["meta"]["level"] == "L2"
+    faq = yaml.safe_load((project / "docs" / "faq" / "databases.yml").read_text("utf-8"))
+    assert faq["title"] == "Databases: the questions"
+
+
+def test_new_never_overwrites_and_refuses_a_name_in_use(project, invoke):
+    before = (project / "runbooks" / "hello.md").read_text("utf-8")
+
+    taken = invoke(project, "new", "hello")
+    same_file = invoke(project, "new", "hello", "--kind", "training")
+    bad = invoke(project, "new", "Fix_It")
+    invoke(project, "new", "notes-faq", "--kind", "faq")
+    again = invoke(project, "new", "notes-faq", "--kind", "faq")
+
+    assert taken[0] == 2
+    assert error_line(taken[2]) == "Error: runbooks/hello.md already exists; pick another name or edit that file"
+    assert error_line(same_file[2]) == (
+        "Error: a notebook named 'hello' exists already (runbooks/hello.md); pick another name"
+    )
+    assert error_line(bad[2]).startswith("Error: 'Fix_It' cannot be a name; use lower-case letters")
+    assert error_line(again[2]) == "Error: docs/faq/notes-faq.yml already exists; pick another name or edit that file"
+    assert (project / "runbooks" / "hello.md").read_text("utf-8") == before
+
+
+# -- shell completion ------------------------------------------------------------------
+
+
+def complete(project, *words):
+    """What bash completion offers after ``runbook WORDS`` (the last word being typed)."""
+    from conftest import clean_env
+
+    env = clean_env(
+        {"_RUNBOOK_COMPLETE": "bash_complete", "COMP_WORDS": " ".join(["runbook", *words]), "COMP_CWORD": str(len(words))}
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "runbook"], cwd=project, env=env, capture_output=True, text=True, check=True
+    )
+    return [line.split(",", 1)[1] for line in done.stdout.splitlines() if line]
+
+
+def test_completion_of_commands_runbook_names_and_parameter_names(project):
+    assert complete(project, "s") == ["schedule", "serve", "show"]
+    assert complete(project, "exec", "") == ["backup", "hello", "notes"]
+    assert complete(project, "show", "h") == ["hello"]
+    assert complete(project, "runs", "no") == ["notes"]
+    assert complete(project, "runs", "p") == ["pull", "push"]
+    assert complete(project, "exec", "hello", "-p", "") == ["who=", "count=", "token="]
+    assert complete(project, "exec", "hello", "-p", "c") == ["count="]
+    assert complete(project, "exec", "hello", "-p", "who=") == []
+    assert complete(project, "exec", "nope", "-p", "") == []
+
+
+def test_completion_of_environment_profiles(make_project):
+    project = make_project({"hello": HELLO}, {"local": {}, "staging": {}, "production": {}})
+
+    assert complete(project, "exec", "hello", "--env", "") == ["local", "production", "staging"]
+    assert complete(project, "exec", "hello", "--env", "st") == ["staging"]
+
+
+def test_the_run_pages_give_the_same_shortest_command_as_show(make_project, invoke, show_json):
+    import shlex
+
+    from runbook.site.inputs import render_project
+    from runbook.source.project import Project
+
+    project = make_project({"typed": TYPED}, TYPED_PROFILES)
+    record = write_record(project, "typed", code_hash=show_json(project, "typed")["code_hash"], environment="staging")
+    record["parameters"] = {"url": "https://staging.example/healthz", "stand_in": True, "count": 3, "paths": ["/"]}
+    record_file = project / "runs" / "typed" / record["run_id"] / "record.json"
+    record_file.write_text(json.dumps(record), "utf-8")
+
+    pages = render_project(Project(project), use_cache=False).pages
+    shown = show_json(project, "typed")["command"]
+
+    assert shown == "runbook exec typed --env staging -p stand_in=true"
+    assert f"\n{shown}\n" in pages["runbooks/typed.md"]
+    assert f"\n{shown}\n" in pages[f"runs/typed/{record['run_id']}.md"]
+    values, _ = _dry_run_values(invoke, project, shlex.split(shown)[2:])
+    assert {k: values[k] for k in record["parameters"]} == record["parameters"]

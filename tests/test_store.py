@@ -99,7 +99,7 @@ def test_a_record_with_fields_this_version_does_not_know_lists_shows_and_keeps_t
     runs = run_cli_in(history, "runs", "--json")
 
     assert (listed[0], listed[2]) == (0, "")
-    assert re.search(r"^disk-space\s+Disk space\s+.*succeeded", listed[1], re.MULTILINE), listed[1]
+    assert re.search(r"^disk-space\s+runbook\s+Disk space\s+.*succeeded", listed[1], re.MULTILINE), listed[1]
     assert (shown[0], shown[2]) == (0, "")
     assert "succeeded" in shown[1]
     assert runs[0] == 0, runs[2]

@@ -103,6 +103,7 @@ class RunbookGroup(click.Group):
 def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool) -> None:
     """Runbooks that prove themselves: run Markdown runbooks, record every run, publish the results."""
     ctx.meta["runbook.debug"] = debug
+    ctx.meta["runbook.verbose"] = verbose
     level = logging.WARNING if quiet or not verbose else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler()  # this invocation's stderr
     handler.setFormatter(_LogFormatter())
@@ -145,43 +146,92 @@ def _standings(project: Any) -> list[Any]:
     return found.items
 
 
+def _complete_slugs(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of a NAME: the project's runbook slugs (nothing is parsed)."""
+    from click.shell_completion import CompletionItem
+
+    try:
+        project = _completion_project(ctx)
+        return [CompletionItem(slug) for slug in sorted(project.sources) if slug.startswith(incomplete)]
+    except Exception:  # completion never prints an error into the shell
+        return []
+
+
+def _complete_parameters(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of ``-p``: ``name=`` for each parameter of the runbook NAME, with
+    its help; past the ``=``, nothing (the value is the operator's)."""
+    from click.shell_completion import CompletionItem
+
+    # While -p waits for its value, click leaves the words it could not place in ctx.args.
+    name = ctx.params.get("name") or next((a for a in ctx.args if not a.startswith("-")), None)
+    if not name or "=" in incomplete:
+        return []
+    try:
+        runbook = _completion_project(ctx).load(name, write_cache=False)
+    except Exception:
+        return []
+    return [
+        CompletionItem(f"{p.name}=", help=p.help or None)
+        for p in runbook.parameters
+        if p.name.startswith(incomplete)
+    ]
+
+
+def _complete_profiles(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of ``--env``: the project's environment profiles."""
+    from click.shell_completion import CompletionItem
+
+    from runbook.run.environments import available
+
+    try:
+        names = available(_completion_project(ctx).environments_dir)
+    except Exception:
+        return []
+    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+
+
+def _completion_project(ctx: click.Context) -> Any:
+    from runbook.source.project import Project
+
+    config_file = ctx.find_root().meta.get("runbook.config_file") or ctx.meta.get("runbook.config_file")
+    return Project.discover(config_file=config_file, write_cache=False)
+
+
 @cli.command("list")
 @config_file_option
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of objects on stdout.")
-def list_command(as_json: bool) -> None:
-    """Runbooks with owner, risk, schedule, last status and staleness."""
-    standings = _standings(_project())
+@click.option(
+    "--kind",
+    type=click.Choice(["runbook", "training", "doc"]),
+    help="Only notebooks of this kind: runbooks, training pages or docs.",
+)
+@click.option("--wide", is_flag=True, help="Every column (owner, risk, schedule), however wide the terminal.")
+def list_command(as_json: bool, kind: str | None, wide: bool) -> None:
+    """Runbooks and training pages with their kind, status and last run.
+
+    A narrow terminal gets the slug, kind, title, status and last run; a wide one (or
+    --wide) also the owner, risk and schedule. The last line counts them as the site does.
+    """
+    standings = [s for s in _standings(_project()) if kind is None or s.runbook.meta.kind == kind]
     if as_json:
         _emit_json([s.to_dict() for s in standings])
         return
-    from rich.markup import escape
+    from runbook.console import notebook_counts, out, standings_table
 
-    from runbook.console import out, styled_status, table, when
-
-    rows = [
-        [
-            escape(s.runbook.slug),
-            escape(s.runbook.meta.title),
-            escape(s.runbook.meta.owner),
-            s.runbook.meta.risk,
-            s.runbook.meta.schedule or "-",
-            styled_status(s.state),
-            when(s.latest.started_at if s.latest else None),
-        ]
-        for s in standings
-    ]
-    out.print(table(["runbook", "title", "owner", "risk", "schedule", "status", "last run"], rows))
+    if not standings:
+        out.print(f"no {kind} notebooks" if kind else "no runbooks yet")
+        return
+    out.print(standings_table(standings, wide=wide or out.width >= WIDE_LIST, width=out.width))
+    out.print(notebook_counts(standings))
 
 
-def _command_line(runbook: Any, values: dict[str, Any] | None = None) -> str:
-    from runbook.render.text import exec_command
-
-    return exec_command(runbook, values)
+#: From this many columns ``runbook list`` shows every column without ``--wide``.
+WIDE_LIST = 140
 
 
 @cli.command("show")
 @config_file_option
-@click.argument("name")
+@click.argument("name", shell_complete=_complete_slugs)
 @click.option("--json", "as_json", is_flag=True, help="Metadata, parameters, steps and runs as JSON.")
 def show_command(name: str, as_json: bool) -> None:
     """Metadata, parameters, steps, recent runs and the command to run NAME."""
@@ -284,6 +334,13 @@ class _RunsGroup(click.Group):
             return super().resolve_command(ctx, args)
         return "", self.history, args
 
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
+        """``push``, ``pull`` and the runbook names the history listing takes."""
+        items: list[Any] = list(super().shell_complete(ctx, incomplete))
+        if not incomplete.startswith("-"):
+            items += _complete_slugs(ctx, self.history.params[0], incomplete)
+        return items
+
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write_usage(ctx.command_path, "[OPTIONS] [NAME]")
         formatter.write_usage(ctx.command_path, "push|pull [OPTIONS]", prefix="   or: ")
@@ -317,7 +374,7 @@ class _History(click.Command):
 
 @click.command("runs", cls=_History)
 @config_file_option
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=_complete_slugs)
 @click.option(
     "-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs."
 )
@@ -445,7 +502,7 @@ def due_command(as_json: bool) -> None:
 
 @cli.command("metrics")
 @config_file_option
-@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.argument("names", nargs=-1, metavar="[NAME]...", shell_complete=_complete_slugs)
 @click.option(
     "--textfile",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -488,13 +545,23 @@ def _ask_secret(name: str, help_text: str) -> str:
 
 @cli.command("exec")
 @_config_file_option("--config-file")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=_complete_slugs)
 @click.option(
-    "-p", "--param", "assignments", multiple=True, metavar="KEY=VALUE", help="Set a parameter (repeatable)."
+    "-p",
+    "--param",
+    "assignments",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set a parameter (repeatable).",
+    shell_complete=_complete_parameters,
 )
 @click.option("-f", "--params-file", type=click.Path(path_type=Path), help="YAML file of parameter values.")
 @click.option(
-    "--env", "environment", metavar="NAME", help="Environment profile (default: local, when it exists)."
+    "--env",
+    "environment",
+    metavar="NAME",
+    help="Environment profile (default: local, when it exists).",
+    shell_complete=_complete_profiles,
 )
 @click.option(
     "--dry-run", is_flag=True, help="Validate and show the resolved parameters and steps; run nothing."
@@ -543,17 +610,28 @@ def exec_command(
     ctx.exit(_exec_one(name or "", options, dry_run, as_json))
 
 
+def _verbose() -> bool:
+    """``-v`` was given: a failed step shows its whole traceback."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.meta.get("runbook.verbose"))
+
+
 def _observer() -> Any:
     from runbook.console import ExecObserver
 
-    return ExecObserver()
+    observer = ExecObserver(verbose=_verbose())
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(observer.stop)  # the live line ends even when the run could not be stored
+    return observer
 
 
 def _exec_one(name: str, options: Any, dry_run: bool, as_json: bool) -> int:
     from runbook import ops
 
     if dry_run:
-        _print_plan(ops.plan_one(_project(write_cache=False), name, options), as_json)
+        project = _project(write_cache=False)
+        _print_plan(project, ops.plan_one(project, name, options), as_json)
         return 0
     from runbook.errors import KeptLocally
 
@@ -578,7 +656,7 @@ def _exec_due(project: Any, options: Any, dry_run: bool, as_json: bool, jobs: in
     """
 
     def show_plan(planned: Any) -> None:
-        _print_plan(planned, as_json)
+        _print_plan(project, planned, as_json)
 
     batch = _run_due(project, options, jobs, dry_run=show_plan if dry_run else None)
     if dry_run:
@@ -602,13 +680,14 @@ def _run_due(project: Any, options: Any, jobs: int, dry_run: Any = None) -> Any:
     from runbook.console import prefixed_observer
 
     lock = threading.Lock()
+    verbose = _verbose()
 
     def report(line: str) -> None:
         with lock:
             _report(line)
 
     def observer_for(slug: str) -> Callable[[], Any]:
-        return partial(prefixed_observer, slug, lock)
+        return partial(prefixed_observer, slug, lock, verbose)
 
     return ops.run_due(
         project, options, _observer, report=report, dry_run=dry_run, jobs=jobs, observer_for=observer_for
@@ -636,7 +715,8 @@ def _report(line: str) -> None:
     click.echo(line, err=True)
 
 
-def _print_plan(planned: Any, as_json: bool) -> None:
+def _print_plan(project: Any, planned: Any, as_json: bool) -> None:
+    from runbook import ops
     from runbook.record.model import masked_parameters
     from runbook.run.execute import needs_confirmation
 
@@ -657,7 +737,12 @@ def _print_plan(planned: Any, as_json: bool) -> None:
                 "steps": [
                     {"name": s.name, "effect": s.effect, "timeout_s": s.timeout_s} for s in runbook.steps
                 ],
-                "command": _command_line(runbook, planned.public_values),
+                "command": ops.shortest_command(
+                    project,
+                    runbook,
+                    planned.public_values,
+                    planned.environment.name if planned.environment else None,
+                ),
             }
         )
         return
@@ -684,6 +769,43 @@ def _print_plan(planned: Any, as_json: bool) -> None:
         out.print(f"a real run needs confirmation or --yes: {escape(confirmation)}")
 
 
+@cli.command("new")
+@config_file_option
+@click.argument("name")
+@click.option(
+    "--kind",
+    type=click.Choice(["runbook", "training", "faq"]),
+    default="runbook",
+    show_default=True,
+    help="A runbook, a training page or an FAQ category.",
+)
+@click.option("--title", help="Its title (default: from NAME).")
+@click.option("--owner", help="The team or person to escalate to (default: you).")
+@click.option(
+    "--level",
+    type=click.Choice(["L1", "L2", "L3", "L4"]),
+    default="L1",
+    show_default=True,
+    help="With --kind training: the support-level track.",
+)
+def new_command(name: str, kind: str, title: str | None, owner: str | None, level: str) -> None:
+    """Write a new runbook, training page or FAQ category from a template.
+
+    NAME is lower-case words with dashes; a runbook's may start with folders
+    (db/failover -> runbooks/db/failover.md). Training pages go to
+    docs/training/<level>/NAME.md, FAQ categories to docs/faq/NAME.yml. An existing file
+    is never overwritten.
+    """
+    import getpass
+
+    from runbook.scaffold import new
+
+    made = new(_project(), name, kind, title=title, owner=owner or getpass.getuser(), level=level)
+    click.echo(f"wrote {made.path}", err=True)
+    then = f" and `runbook exec {made.slug}`" if made.kind != "faq" else ""
+    click.echo(f"next: edit it, then `runbook check {made.path}`{then}", err=True)
+
+
 @cli.command("check")
 @config_file_option
 @click.option(
@@ -696,7 +818,8 @@ def _print_plan(planned: Any, as_json: bool) -> None:
 def check_command(paths: tuple[Path, ...], alerts: bool) -> None:
     """Lint runbooks, profiles and the FAQ: front matter, parameters, links, hard-coded secrets.
 
-    Prints one `file:line: message` per finding and exits 1 when there are any. PATHS
+    Prints one `file:line: message` per finding (every problem of every file at once),
+    then what was checked; exits 1 when there are any findings. PATHS
     (as pre-commit passes them) limit the check to those files. With --alerts, PATHS are
     Prometheus rule files instead: the whole project is checked, and so is every alert
     (it has a runbook, its runbook_url is a runbook page, a runbook's alerts exist).
@@ -708,13 +831,13 @@ def check_command(paths: tuple[Path, ...], alerts: bool) -> None:
             "--alerts needs Prometheus rule files, e.g. deploy/prometheus/runbook-rules.yml"
         )
     if alerts:
-        findings = ops.check(_project(), None, list(paths))
+        checked = ops.check(_project(), None, list(paths))
     else:
-        findings = ops.check(_project(), list(paths) or None)
-    for finding in findings:
+        checked = ops.check(_project(), list(paths) or None)
+    for finding in checked.findings:
         click.echo(f"{finding.path}:{finding.line}: {finding.message}")
-    if findings:
-        click.echo(f"{len(findings)} problem{'s' if len(findings) != 1 else ''} found", err=True)
+    click.echo(checked.summary(), err=True)
+    if checked.findings:
         raise SystemExit(EXIT_FAILED)
 
 
@@ -854,7 +977,41 @@ def serve_command(ctx: click.Context, dev_addr: str | None, engine: str) -> None
     """Live preview: rebuilds when runbooks, runs, profiles or docs change."""
     from runbook import ops
 
+    _say_where_serving()
     ctx.exit(ops.serve(_project(), dev_addr, engine))
+
+
+#: MkDocs' lines worth reading while ``serve`` runs (its other INFO lines stay quiet).
+SERVE_LINES = ("Building documentation", "Watching paths for changes", "Serving on", "Detected file changes")
+
+
+def _without_clock(message: str) -> str:
+    """MkDocs' live-reload lines start with the time, ``[13:35:29] ``."""
+    return message.split("] ", 1)[1] if message.startswith("[") and "] " in message[:12] else message
+
+
+class _ServeFormatter(_LogFormatter):
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno >= logging.WARNING:
+            return super().format(record)
+        return _without_clock(record.getMessage())
+
+
+def _say_where_serving() -> None:
+    """Show MkDocs' own lines saying where the preview is served and what it watches."""
+    if log.getEffectiveLevel() <= logging.INFO:
+        return  # -v shows them already
+    handler = logging.StreamHandler()
+    handler.setFormatter(_ServeFormatter())
+    handler.addFilter(
+        lambda record: record.levelno >= logging.WARNING
+        or _without_clock(record.getMessage()).startswith(SERVE_LINES)
+    )
+    for name in ("mkdocs.livereload", "mkdocs.commands.serve"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.handlers[:] = [handler]
+        logger.propagate = False
 
 
 def main() -> None:

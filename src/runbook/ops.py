@@ -38,9 +38,10 @@ if TYPE_CHECKING:
     from runbook.record.model import RunRecord
     from runbook.record.standing import Standing
     from runbook.render.site import Site
+    from runbook.render.text import Commands
     from runbook.run.execute import ExecOptions, Plan
     from runbook.schedule import Schedule as ScheduleResult
-    from runbook.source.lint import Finding
+    from runbook.source.lint import Finding, Scope
     from runbook.source.model import Runbook
     from runbook.store import RunStore
 
@@ -122,13 +123,42 @@ class Shown:
 
 
 def show(project: Project, name: str, *, runs: int = 10) -> Shown:
-    """A runbook by name, with its ``runs`` newest runs (and the runs the store skipped)."""
-    from runbook.render.text import exec_command
+    """A runbook by name, with its ``runs`` newest runs (and the runs the store skipped).
 
+    The command runs it again as its latest run did, or as it comes when it never ran.
+    """
     runbook = project.load(name)
     store = open_store(project)
     recent = store.records(runbook.slug)[:runs]
-    return Shown(runbook, recent, exec_command(runbook), store.problems)
+    latest = recent[0] if recent else None
+    values = latest.parameters if latest else None
+    command = shortest_command(project, runbook, values, latest.environment if latest else None)
+    return Shown(runbook, recent, command, store.problems)
+
+
+def shortest_command(
+    project: Project, runbook: Runbook, values: dict[str, Any] | None, environment: str | None
+) -> str:
+    """The shortest ``runbook exec`` command giving ``runbook`` these ``values`` in ``environment``
+    (default: the project's default profile): only what the runbook and the profile would
+    not give anyway. A profile that cannot be read makes every value explicit.
+    """
+    return commands(project).command(runbook, values, environment)
+
+
+def commands(project: Project) -> Commands:
+    """What writes the shortest command of a run (:class:`runbook.render.text.Commands`):
+    the project's profiles, those that can be read."""
+    from runbook.render.text import Commands
+    from runbook.run import environments
+
+    profiles = {}
+    for name in environments.available(project.environments_dir):
+        try:
+            profiles[name] = environments.load(project.environments_dir, name)
+        except RunbookError:
+            continue  # `runbook check` reports it; its runs' commands write every value
+    return Commands(profiles, project.settings.default_environment, known=True)
 
 
 @dataclass
@@ -628,21 +658,40 @@ def _folder(project: Project, folder: Path) -> str:
     return absolute.relative_to(root).as_posix() if absolute.is_relative_to(root) else str(folder)
 
 
+@dataclass
+class Checked:
+    """``runbook check``: every finding, and what was looked at."""
+
+    findings: list[Finding]
+    scope: Scope
+    alert_rule_files: int = 0
+
+    def summary(self) -> str:
+        """``checked 26 notebooks, 4 profiles and 7 FAQ files: no problems``."""
+        what = self.scope.describe()
+        if self.alert_rule_files:
+            files = "file" if self.alert_rule_files == 1 else "files"
+            what = f"{what.replace(' and ', ', ')} and the alerts of {self.alert_rule_files} rule {files}"
+        count = len(self.findings)
+        found = f"{count} problem{'s' if count != 1 else ''} found" if count else "no problems"
+        return f"checked {what}: {found}"
+
+
 def check(
     project: Project, paths: list[Path] | None = None, alert_rules: list[Path] | None = None
-) -> list[Finding]:
+) -> Checked:
     """Lint the project's sources (``runbook check``); every finding, sorted by file and line.
 
     With ``alert_rules`` (Prometheus rule files, ``runbook check --alerts``), also every
     alert without a runbook, every ``runbook_url`` that is not a runbook page and every
     runbook naming an alert no rule defines.
     """
-    from runbook.source.lint import check_alerts, check_project
+    from runbook.source.lint import check_alerts, check_project, scope
 
     findings = check_project(project, paths)
     if alert_rules is not None:
         findings = sorted(set(findings) | set(check_alerts(project, alert_rules)))
-    return findings
+    return Checked(findings, scope(project, paths), len(alert_rules or ()))
 
 
 def schedule(

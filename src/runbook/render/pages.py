@@ -22,7 +22,7 @@ from runbook.record.model import SECRET_MASK, CheckResult, RunRecord
 from runbook.record.standing import Standing
 from runbook.render.outputs import render_outputs
 from runbook.render.templates import Templates
-from runbook.render.text import duration, exec_command, html_text, iso_utc, value_text
+from runbook.render.text import Commands, duration, html_text, iso_utc, value_text
 from runbook.source.model import Runbook
 
 FOLD_LINES = 50
@@ -255,10 +255,12 @@ def runbook_page(
     faq: list[FaqLink],
     templates: Templates,
     alerts: Sequence[Mapping[str, str | None]] = (),
+    commands: Commands | None = None,
 ) -> Rendered:
     """The page of one runbook (or notebook page of the docs).
 
     ``alerts`` are the alerts that lead to it (``name``, ``severity``), in the order shown.
+    ``commands`` writes the Run it command (the shortest, when it knows the profiles).
     """
     meta = runbook.meta
     latest = standing.latest
@@ -276,7 +278,7 @@ def runbook_page(
         risk=meta.risk,
         schedule=meta.schedule or "none",
         next_due=when_html(templates, standing.next_due) if standing.next_due else None,
-        command=exec_command(
+        command=(commands or Commands()).command(
             runbook, latest.parameters if latest else None, latest.environment if latest else None
         ),
         faq=[{"question": f.question, "link": link(page, f.page) + "#" + f.anchor} for f in faq],
@@ -294,6 +296,7 @@ def run_page(
     run_nb: dict[str, Any] | None,
     runbook_page_path: str,
     templates: Templates,
+    commands: Commands | None = None,
 ) -> Rendered:
     """The page of one run: its record, steps and outputs. Kept out of the navigation."""
     page = run_page_path(record.slug, record.run_id)
@@ -319,7 +322,7 @@ def run_page(
         title=runbook.meta.title,
         run=_run_facts(record, runbook, page, templates),
         runbook_link=link(page, runbook_page_path),
-        command=exec_command(runbook, record.parameters, record.environment),
+        command=(commands or Commands()).command(runbook, record.parameters, record.environment),
         outputs=outputs,
     )
     return Rendered(markdown, assets)

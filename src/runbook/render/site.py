@@ -35,7 +35,7 @@ from runbook.render.cache import key as cache_key
 from runbook.render.faq import FaqCategory, unknown_runbooks
 from runbook.render.pages import HISTORY, FaqLink, link, run_page, run_page_path, runbook_page
 from runbook.render.templates import Templates
-from runbook.render.text import iso_utc
+from runbook.render.text import Commands, iso_utc
 from runbook.source.alerts import AlertRule
 from runbook.source.model import Runbook
 
@@ -73,6 +73,7 @@ class RenderInputs:
         alert_rules_configured: whether the site reads rule files at all.
         alert_problems: rule files that could not be read, one line each.
         site_url: mkdocs.yml's ``site_url``, to resolve absolute ``runbook_url``\ s.
+        commands: writes the pages' Run it commands (knowing the profiles: the shortest).
     """
 
     runbooks: Sequence[Runbook]
@@ -91,6 +92,7 @@ class RenderInputs:
     alert_rules_configured: bool = False
     alert_problems: Sequence[str] = ()
     site_url: str | None = None
+    commands: Commands = field(default_factory=Commands)
 
 
 @dataclass
@@ -180,7 +182,7 @@ def _render_notebook(
     """Add a notebook's page and its run pages to ``site``, from the cache when unchanged."""
     page, cache = render.inputs.pages[runbook.slug], render.cache
     facts = (standing_, history, faq_links, alerts)
-    entry_key = _cache_key(runbook, page, *facts, render.templates) if cache else ""
+    entry_key = _cache_key(runbook, page, *facts, render.templates, render.inputs.commands) if cache else ""
     cached = cache.get(entry_key) if cache else None
     if cached is None:
         pages, assets = _notebook_pages(render, runbook, page, *facts)
@@ -214,10 +216,11 @@ def _notebook_pages(
         faq_links,
         templates,
         page_alerts(alerts),
+        render.inputs.commands,
     )
     pages, assets = {page: rendered.markdown}, dict(rendered.assets)
     for record in history:
-        run = run_page(runbook, record, notebooks.get(record.run_id), page, templates)
+        run = run_page(runbook, record, notebooks.get(record.run_id), page, templates, render.inputs.commands)
         pages[run_page_path(record.slug, record.run_id)] = run.markdown
         assets.update(run.assets)
     return pages, assets
@@ -231,6 +234,7 @@ def _cache_key(
     faq_links: list[FaqLink],
     alerts: Sequence[PageAlert],
     templates: Templates,
+    commands: Commands,
 ) -> str:
     return cache_key(
         runbook.source_hash,
@@ -242,6 +246,7 @@ def _cache_key(
         standing_.next_due.isoformat() if standing_.next_due else None,
         [(a.name, a.severity) for a in alerts],
         templates.digest,
+        commands.digest,
     )
 
 

@@ -191,7 +191,9 @@ def _secrets(planned: Plan, options: ExecOptions) -> None:
         variable = SECRET_ENV.format(name=param.name.upper())
         if planned.sources[param.name] == "-p":
             planned.warnings.append(SECRET_ON_COMMAND_LINE.format(name=param.name, variable=variable))
-        if planned.values[param.name] in (None, "") and options.ask_secret is not None:
+        # A profile that sets a secret, even to nothing ("no PostgreSQL here"), has answered.
+        unset = planned.sources[param.name] == "default"
+        if unset and planned.values[param.name] in (None, "") and options.ask_secret is not None:
             answer = options.ask_secret(param.name, param.help)
             if answer:
                 planned.values[param.name] = params.coerce(param, answer, "prompt")
@@ -218,6 +220,7 @@ def _timeout(option: str | None, runbook: Runbook) -> float | None:
 
 GATE_ENVIRONMENT = "{slug} may not run in '{env}' (its front matter allows: {allowed})"
 GATE_UNCONFIRMED = "{slug} is {what}; confirm on a terminal or pass --yes"
+GATE_DECLINED = "{slug} is {what}; not confirmed, nothing ran (pass --yes to run it without the prompt)"
 
 
 def _check_environment(runbook: Runbook, environment: Environment | None) -> None:
@@ -248,9 +251,11 @@ def _confirm(runbook: Runbook, options: ExecOptions) -> dict[str, str] | None:
     user = operator()["user"]
     if options.assume_yes:
         return {"user": user, "how": "--yes"}
-    if options.confirm is not None and options.confirm(runbook.slug, runbook.meta.risk):
+    if options.confirm is None:
+        raise GateRefused(GATE_UNCONFIRMED.format(slug=runbook.slug, what=what))
+    if options.confirm(runbook.slug, runbook.meta.risk):
         return {"user": user, "how": "prompt"}
-    raise GateRefused(GATE_UNCONFIRMED.format(slug=runbook.slug, what=what))
+    raise GateRefused(GATE_DECLINED.format(slug=runbook.slug, what=what))
 
 
 @dataclass

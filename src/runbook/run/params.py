@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from runbook.errors import ParameterError
+from runbook.errors import ParameterError, RunbookError
+from runbook.run.environments import Environment
 from runbook.source import bounded_yaml
 from runbook.source.model import Parameter, Runbook
 
@@ -149,3 +150,49 @@ def resolve(
             values[key] = coerce(param, value, source)
             sources[key] = source
     return values, sources
+
+
+#: A profile value that references a variable not set here: whatever it expands to where
+#: the command runs, the profile gives it, so a command leaves it out.
+FROM_PROFILE = object()
+
+
+def baseline(runbook: Runbook, environment: Environment | None) -> dict[str, Any]:
+    """The values a run gets without ``-p`` or ``-f``: the runbook's defaults, then the profile's.
+
+    Used to shorten a command to what differs from these. A profile value that cannot be
+    expanded or coerced here is :data:`FROM_PROFILE`.
+    """
+    values = {p.name: p.default for p in runbook.parameters}
+    if environment is None:
+        return values
+    declared = set(values)
+    raw = {k: v for k, v in environment.parameters.items() if k in declared}
+    raw.update(environment.runbooks.get(runbook.slug, {}))
+    for key, value in raw.items():
+        param = runbook.parameter(key)
+        if param is None:
+            continue
+        try:
+            expanded = environment.values_for(runbook.slug, {key}).get(key, value)
+            values[key] = coerce(param, expanded, environment.path)
+        except RunbookError:
+            values[key] = FROM_PROFILE
+    return values
+
+
+def command_text(param: Parameter, value: Any) -> str:
+    """``value`` as ``-p name=TEXT`` takes it: TEXT coerces back to ``value`` exactly.
+
+    Text is given as is and other values as JSON, unless that would read back as
+    something else (the text ``yes`` for a parameter of no declared type): then JSON.
+    """
+    import json
+
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    try:
+        if coerce(param, text, "-p") == value:
+            return text
+    except RunbookError:
+        pass
+    return json.dumps(value, ensure_ascii=False)

@@ -29,6 +29,8 @@ def collect_inputs(project: Project, store: RunStore) -> RenderInputs:
     Parse errors, slug clashes, FAQ problems and runs the store skipped become warnings
     of the render, so a ``--strict`` build fails on them.
     """
+    from runbook.ops import commands as shortest_commands
+
     parse_errors: list[str] = []
     runbooks = project.runbooks(on_error=lambda exc: parse_errors.append(str(exc)))
     records = store.by_slug()
@@ -55,6 +57,7 @@ def collect_inputs(project: Project, store: RunStore) -> RenderInputs:
         alert_rules_configured=bool(project.settings.alert_rules),
         alert_problems=tuple(str(p) for p in rules.problems),
         site_url=project.settings.site_url,
+        commands=shortest_commands(project),
     )
 
 

@@ -108,6 +108,33 @@ def check_project(project: Project, paths: Iterable[Path] | None = None) -> list
     return sorted({replace(f, message=_one_line(f.message)) for f in findings})
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a check looked at: how many notebooks, profiles and FAQ files."""
+
+    notebooks: int
+    profiles: int
+    faq_files: int
+
+    def describe(self) -> str:
+        """``26 notebooks, 4 profiles and 7 FAQ files``."""
+        counts = [(self.notebooks, "notebook"), (self.profiles, "profile"), (self.faq_files, "FAQ file")]
+        parts = [f"{n} {noun}{'s' if n != 1 else ''}" for n, noun in counts]
+        return f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
+def scope(project: Project, paths: Iterable[Path] | None = None) -> Scope:
+    """What :func:`check_project` with the same ``paths`` looks at."""
+    selected = _selection(project, paths)
+    notebooks = sum(selected(project.relative(p)) for paths_ in project.sources.values() for p in paths_)
+    profiles = faq = 0
+    if project.environments_dir.is_dir():
+        profiles = sum(selected(project.relative(p)) for p in project.environments_dir.glob("*.yml"))
+    if (project.docs_dir / "faq").is_dir():
+        faq = sum(selected(project.relative(p)) for p in (project.docs_dir / "faq").glob("*.yml"))
+    return Scope(notebooks, profiles, faq)
+
+
 def _one_line(message: str) -> str:
     """Parser messages may quote code spanning lines; a finding is one line."""
     return re.sub(r"\s*\n\s*", " ", message).strip()
@@ -189,6 +216,7 @@ def _notebook(
         project.load_path(slug, path, write_cache=False)
     except RunbookError as exc:
         yield from _findings(rel, exc)
+        yield from _later_layers(text, rel, exc)
     try:
         front: YamlDocument | None = read_front_matter(text, rel)
     except RunbookError:  # the parser reported it just above
@@ -196,6 +224,110 @@ def _notebook(
     if front is not None and isinstance(front.data, dict):
         yield from _unknown_environments(rel, front, known, env_folder)
     yield from _scan_secrets(rel, text)
+
+
+def _later_layers(text: str, rel: str, first: RunbookError) -> Iterator[Finding]:
+    """The problems the parser did not reach, having stopped at ``first``.
+
+    The parser stops at the first layer with a problem (front matter, then the parameters
+    cell, then the steps); a check reports every layer at once, so each is read here on
+    its own: the parameters cell statement by statement, each step cell by itself.
+    """
+    from runbook.source import parse
+    from runbook.source.fences import CellLines
+
+    try:
+        front = parse.read_front_matter(text, rel).data
+        if not isinstance(front, dict):
+            return
+        nb = parse._read_notebook(text, parse.detect_format(front, text), rel, front)
+    except RunbookError:
+        return  # nothing past the front matter or the cells can be read
+    lines = CellLines(text, nb["cells"])
+    seen = {(p.line, p.message) for p in first.problems} or {(0, _strip_path(str(first), rel))}
+    found = [*_parameter_problems(nb, rel, lines), *_step_problems(nb, rel, lines)]
+    for finding in found:
+        if (finding.line, finding.message) not in seen:
+            seen.add((finding.line, finding.message))
+            yield finding
+
+
+def _parameter_problems(nb: dict[str, Any], rel: str, lines: Any) -> Iterator[Finding]:
+    """Every statement of the parameters cell that is not a literal assignment."""
+    from runbook.source import parse
+
+    try:
+        parse._parameters(nb, rel, lines)
+        return
+    except RunbookError as exc:
+        error = exc
+    index = parse.parameters_cell_index(nb)
+    source = nb["cells"][index]["source"] if index is not None else ""
+    for _ in range(100):  # a cell of a hundred bad lines is reported in full
+        yield from _findings(rel, error)
+        message = error.problems[0].message if error.problems else ""
+        cell_line = re.match(r"parameters cell line (\d+):", message)
+        if index is None or cell_line is None:
+            return
+        source = _without_statement(source, int(cell_line.group(1)))
+        if source is None:
+            return
+        try:
+            parse.parse_parameters(source, rel, lambda line: lines.in_cell(index, line))
+            return
+        except RunbookError as exc:
+            error = exc
+
+
+def _without_statement(source: str, line: int) -> str | None:
+    """``source`` with the statement at ``line`` blanked (line numbers kept); None when
+    ``source`` is not valid Python."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    rows = source.split("\n")
+    for node in tree.body:
+        if node.lineno == line:
+            for number in range(node.lineno, (node.end_lineno or node.lineno) + 1):
+                rows[number - 1] = ""
+            return "\n".join(rows)
+    return None
+
+
+#: Cell metadata a step reads besides its name; each is checked on its own.
+STEP_KEYS = ("effect", "timeout", "continue_on_error")
+
+
+def _step_problems(nb: dict[str, Any], rel: str, lines: Any) -> Iterator[Finding]:
+    """Every step cell whose name, effect, timeout or continue_on_error is wrong."""
+    from runbook.source import parse
+
+    code_cells = [
+        (i, c)
+        for i, c in enumerate(nb["cells"])
+        if c["cell_type"] == "code" and "parameters" not in parse._tags(c)
+    ]
+    checked: list[tuple[int, dict[str, Any]]] = []
+    for position, (cell_index, cell) in enumerate(code_cells):
+        metadata = cell.get("metadata", {})
+        try:  # each name against the good names before it: every clash and bad name once
+            parse._explicit_names([*checked, (cell_index, cell)], rel, lines)
+            checked.append((cell_index, cell))
+        except RunbookError as exc:
+            yield from _findings(rel, exc)
+            unnamed = {k: v for k, v in metadata.items() if k != "name"}
+            checked.append((cell_index, {**cell, "metadata": unnamed}))
+        name = metadata.get("name") if isinstance(metadata.get("name"), str) else f"step-{position + 1}"
+        for key in STEP_KEYS:
+            only = {k: v for k, v in metadata.items() if k not in STEP_KEYS or k == key}
+            alone = {**cell, "metadata": only}
+            try:
+                parse._step(alone, cell_index, position, name, "", rel, lines.fence(cell_index))
+            except RunbookError as exc:
+                yield from _findings(rel, exc)
 
 
 def _findings(rel: str, error: RunbookError) -> Iterator[Finding]:

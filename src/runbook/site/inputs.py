@@ -55,6 +55,7 @@ def collect_inputs(project: Project, store: RunStore) -> RenderInputs:
         alert_rules_configured=bool(project.settings.alert_rules),
         alert_problems=tuple(str(p) for p in rules.problems),
         site_url=project.settings.site_url,
+        project_root=str(project.root),
     )
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import chromium_page, launch_chromium, serve_site
+from test_site import FIXTURE, copy_fixture, page_text, runbook_cli
 
 from runbook.source.project import Project
-from tests.browser import chromium_page, launch_chromium, serve_site
-from tests.test_site import FIXTURE, copy_fixture, page_text, runbook_cli
 
 SHOTS = Path("/tmp")
 NOW = datetime.now(timezone.utc)

@@ -399,3 +399,29 @@ def test_the_checks_own_thresholds_draw_the_limit_lines(tmp_path: Path) -> None:
     assert [(r["figure"], r["thresholds"]) for r in rows] == [("used_pct", "fail 95%, warn 70%")]
     svg = rows[0]["svg"]
     assert svg.count('class="trend__limit ') == 2 and "fail 95%" in svg and "warn 70%" in svg
+
+
+def test_a_trend_chart_carries_no_markup_from_a_run() -> None:
+    from runbook.record.model import RunRecord
+    from runbook.render.templates import package_templates
+    from runbook.render.trends import trend_rows
+
+    record = json.loads(next((FIXTURE / "runs" / "broken-check").glob("*/record.json")).read_text("utf-8"))
+    hostile = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+    runs = []
+    for number in range(2):
+        check = {
+            "name": hostile,
+            "status": "pass",
+            "detail": "",
+            "data": {"p95": 10.0 + number, "fail_p95": 20},
+        }
+        check["data"]["unit"] = hostile
+        record.update(run_id=f"20261129T17420{number}.000Z-abcdef", checks=[check])
+        runs.append(RunRecord.from_dict(record))
+
+    svg = trend_rows(runs, package_templates())[0]["svg"]
+
+    assert "<script" not in svg and "<img" not in svg
+    assert not re.search(r"<[^>]*\bon\w+=", svg), "no element has an event handler"
+    assert "&lt;script&gt;" in svg, "the check's name is shown as text"

@@ -72,6 +72,7 @@ def write_run(
     checks: list[dict[str, Any]] | None = None,
     failure: dict[str, Any] | None = None,
     notebook: dict[str, Any] | None = None,
+    code_hash: str | None = None,
 ) -> str:
     """Store one run of ``slug`` the way the run store lays it out; returns its run id."""
     runbook = Project(project).load(slug)
@@ -86,7 +87,7 @@ def write_run(
             "slug": slug,
             "path": runbook.path,
             "title": runbook.meta.title,
-            "code_hash": runbook.code_hash,
+            "code_hash": code_hash or runbook.code_hash,
         },
         status=status,
         exit_code=0 if status == "succeeded" else 1,
@@ -169,6 +170,25 @@ def make_project(target: Path) -> Path:
         notebook=_failed_notebook(project),
     )
     write_run(project, "never-run", NOW - timedelta(hours=1), "succeeded", [("only", "skipped")])
+    # Long restore ran last week, with code that has changed since.
+    write_run(
+        project,
+        "long-restore",
+        NOW - timedelta(days=7),
+        "succeeded",
+        [("restore", "succeeded")],
+        code_hash="0" * 64,
+        notebook={
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "metadata": {"runbook": {"step": "restore"}},
+                    "source": "",
+                    "outputs": [{"output_type": "stream", "name": "stdout", "text": "restored 40 parts\n"}],
+                }
+            ]
+        },
+    )
     for day in range(30, 0, -1):
         latency = 120.0 + (30 - day) * 5
         write_run(
@@ -254,6 +274,14 @@ def test_the_runbooks_own_h1_is_the_page_title_once(site: Path) -> None:
     assert "Restore the latest dump" in page
 
 
+def test_a_code_change_since_the_last_run_is_in_the_status_card(site: Path) -> None:
+    page = html(site, "runbooks/ops/long-restore")
+    card = re.search(r'<div class="rb-card.*?</div>', page, re.S)
+
+    assert card and "The code changed since the latest run." in card.group(0)
+    assert '<strong class="rb-due-now">due now</strong>' in card.group(0)
+
+
 def test_a_long_code_cell_is_folded_and_its_output_is_not(site: Path) -> None:
     page = html(site, "runbooks/ops/long-restore")
 
@@ -261,6 +289,8 @@ def test_a_long_code_cell_is_folded_and_its_output_is_not(site: Path) -> None:
         r'<details class="rb-code">\s*<summary>Show code \(41 lines\)</summary>.*?</details>', page, re.S
     )
     assert folded and "step_39" in folded.group(0)
+    after = page[folded.end() :]
+    assert re.search(r'<pre class="rb-output rb-stdout"><code>restored 40 parts', after), "output stays open"
     short = html(site, "runbooks/ops/broken-check")
     assert '<details class="rb-code"' not in short, "short code stays open"
 
@@ -304,7 +334,7 @@ def test_the_calendar_draws_months_with_overdue_runbooks_in_red(site: Path) -> N
     assert months[0] == f"{NOW:%B %Y}" and len(months) == 12
     current = page.split('<div class="rb-month rb-month--current">')[1].split('<div class="rb-month">')[0]
     assert "Broken check" in current and "rb-cal-when--overdue" in current
-    assert "Long restore" in current, "never run: due now"
+    assert "Long restore" in current, "its code changed: due now"
 
 
 # -- in Chromium --------------------------------------------------------------------------

@@ -36,7 +36,9 @@
     });
   }
 
+  // What a cell sorts and filters by: its time, "0" for "due now" (first when ascending), or its text.
   function cellValue(cell) {
+    if (cell.querySelector(".rb-due-now")) return "0 due now";
     var time = cell.querySelector("time[datetime]");
     if (time) return time.getAttribute("datetime");
     return (cell.textContent || "").trim();

@@ -455,3 +455,19 @@ def test_a_trend_chart_carries_no_markup_from_a_run() -> None:
     assert "<script" not in svg and "<img" not in svg
     assert not re.search(r"<[^>]*\bon\w+=", svg), "no element has an event handler"
     assert "&lt;script&gt;" in svg, "the check's name is shown as text"
+
+
+def test_without_script_the_dashboard_is_the_whole_table(site: Path, browser: Any) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, java_script_enabled=False)
+    context.route("**/*", lambda r: r.continue_() if "127.0.0.1" in r.request.url else r.abort())
+    try:
+        with serve_site(site) as base:
+            page = context.new_page()
+            page.goto(base + "runbooks/")
+            rows = page.locator("table tbody tr")
+
+            assert rows.count() == 5 and page.locator(".rb-filter").count() == 0
+            assert "Broken check" in rows.first.inner_text()
+            assert not page.locator(".rb-table-tools").is_visible(), "no empty filter bar"
+    finally:
+        context.close()

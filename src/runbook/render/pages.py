@@ -258,7 +258,7 @@ def notebook_body(
     for index, cell in enumerate(runbook.notebook["cells"]):
         source = cell["source"]
         if cell["cell_type"] == "markdown":
-            blocks.append(split_title(source)[1] if not blocks else source)
+            blocks.append(split_title(source)[1] if index == 0 else source)
             continue
         if cell["cell_type"] != "code":
             continue

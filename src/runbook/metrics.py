@@ -116,13 +116,19 @@ def page_url(page_path: str, site_url: str | None) -> str:
 
 
 def _per_environment(runbook: Runbook, records: list[RunRecord], url: str) -> list[RunbookMetrics]:
-    """One :class:`RunbookMetrics` per environment in ``records`` (newest first)."""
+    """One :class:`RunbookMetrics` per environment in ``records`` (newest first).
+
+    The last success is the last run that verified the runbook (:func:`~runbook.record.standing.verified`):
+    a run whose steps all skipped is not one, as on the runbook's page.
+    """
+    from runbook.record.standing import verified
+
     newest: dict[str, RunRecord] = {}
     success: dict[str, RunRecord] = {}
     for record in records:
         environment = record.environment or NO_ENVIRONMENT
         newest.setdefault(environment, record)
-        if record.status == "succeeded":
+        if verified(record):
             success.setdefault(environment, record)
     meta = runbook.meta
     return [

@@ -101,14 +101,14 @@ def standings(project: Project, store: RunStore | None = None) -> Standings:
     from runbook.record.standing import standing
 
     store = store or open_store(project)
-    latest = store.latest()
+    runs = store.by_slug()
     warnings = [
         f"runbook name '{slug}' is used by {', '.join(project.relative(p) for p in paths)}; rename one"
         for slug, paths in project.clashes().items()
     ]
     runbooks = project.runbooks(on_error=lambda exc: warnings.append(f"skipped {exc}"))
     warnings += store.problems
-    items = [standing(rb, latest.get(rb.slug)) for rb in runbooks]
+    items = [standing(rb, runs.get(rb.slug, [])) for rb in runbooks]
     return Standings(items, warnings)
 
 

@@ -67,6 +67,8 @@ def disk_usage(
     data = {
         "path": path,
         "used_pct": used_pct,
+        "warn_pct": warn_pct,
+        "fail_pct": fail_pct,
         "inodes_used_pct": inodes_pct,
         "total_bytes": usage.total,
         "used_bytes": usage.used,
@@ -102,7 +104,13 @@ def memory_usage(*, warn_pct: float = 85, fail_pct: float = 95, name: str | None
         f"{used_pct:.1f}% of {format_bytes(memory.total)} used, {format_bytes(memory.available)} available"
         f" (warn at {warn_pct:g}%, fail at {fail_pct:g}%)"
     )
-    data = {"used_pct": used_pct, "total_bytes": memory.total, "available_bytes": memory.available}
+    data = {
+        "used_pct": used_pct,
+        "warn_pct": warn_pct,
+        "fail_pct": fail_pct,
+        "total_bytes": memory.total,
+        "available_bytes": memory.available,
+    }
     return CheckResult(name, grade_high(used_pct, warn_pct, fail_pct), detail, data)
 
 

@@ -172,7 +172,12 @@ def _grade(certificate: Certificate, warn_days: float, fail_days: float) -> tupl
     now = datetime.now(timezone.utc)
     not_before, not_after = certificate.not_valid_before_utc, certificate.not_valid_after_utc
     days_left = (not_after - now).total_seconds() / 86400
-    data = {**_describe(certificate), "days_left": round(days_left, 1)}
+    data = {
+        **_describe(certificate),
+        "days_left": round(days_left, 1),
+        "warn_days": warn_days,
+        "fail_days": fail_days,
+    }
     expiry = f"{not_after:%Y-%m-%d %H:%M} UTC"
     if not_before > now:
         return FAIL, f"not valid until {not_before:%Y-%m-%d %H:%M} UTC", data

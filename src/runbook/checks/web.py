@@ -139,6 +139,9 @@ def http_endpoint(
         "status_code": response.status,
         "latency_ms": response.latency_ms,
         "bytes": len(response.body),
+        **{
+            k: v for k, v in (("warn_latency_ms", warn_latency_ms), ("fail_latency_ms", fail_latency_ms)) if v
+        },
     }
     return CheckResult(name, worst(status for status, _ in problems), detail, data)
 

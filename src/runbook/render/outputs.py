@@ -17,7 +17,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -106,6 +106,27 @@ def terminal_text(text: str) -> str:
     text = _ANSI.sub("", text.replace("\r\n", "\n"))
     lines = (_terminal_line(line) for line in text.split("\n"))
     return _CONTROLS.sub("", "\n".join(lines)).rstrip("\n")
+
+
+#: Absolute paths of installed packages, of the ``runbook`` package's source tree and of
+#: the standard library, shortened to the path inside the package (or ``pythonX.Y/``).
+_PATH_PREFIXES = (
+    (re.compile(r"(?<![\w./-])/(?:[^\s/:'\"]+/)*?(?:site|dist)-packages/"), ""),
+    (re.compile(r"(?<![\w./-])/(?:[^\s/:'\"]+/)*?src/(runbook/)"), r"\1"),
+    (re.compile(r"(?<![\w./-])/(?:[^\s/:'\"]+/)*?lib/(python3\.\d+/)"), r"\1"),
+)
+
+
+def relative_paths(text: str, roots: Sequence[str] = ()) -> str:
+    """``text`` (a traceback, an error message) with the absolute paths of the machine that
+    ran it shortened: installed packages and the ``runbook`` source tree to the path inside
+    the package (``runbook/checks/result.py``), files under a folder of ``roots`` (the
+    project) to the path relative to it."""
+    for pattern, replacement in _PATH_PREFIXES:
+        text = pattern.sub(replacement, text)
+    for root in roots:
+        text = re.sub(rf"(?<![\w./-]){re.escape(root.rstrip('/'))}/", "", text)
+    return text
 
 
 def _plain(text: str) -> str:
@@ -336,6 +357,7 @@ class _Place:
     assets_link: str
     fold_lines: int
     templates: Templates
+    path_roots: Sequence[str] = ()
 
     def html(self, macro: str, /, *args: Any) -> Markup:
         """A block's HTML, from the ``outputs`` partial."""
@@ -359,9 +381,10 @@ def _stream_block(output: Mapping[str, Any], place: _Place) -> _Block | None:
 def _error_block(output: Mapping[str, Any], place: _Place) -> _Block:
     """A failure admonition; a long traceback is folded, the title stays visible and indexed."""
     ename = terminal_text(str(output.get("ename", "Error")))
-    evalue = terminal_text(str(output.get("evalue", "")))
+    evalue = relative_paths(terminal_text(str(output.get("evalue", ""))), place.path_roots)
     title = f"{ename}: {evalue}" if evalue else ename
     traceback = terminal_text("\n".join(_joined(line) for line in output.get("traceback", [])))
+    traceback = relative_paths(traceback, place.path_roots)
     shown: Markup | None = None
     if traceback:
         shown = place.html("pre", traceback, "rb-traceback")
@@ -475,6 +498,7 @@ def render_outputs(
     assets_link: str,
     fold_lines: int = 50,
     templates: Templates | None = None,
+    path_roots: Sequence[str] = (),
 ) -> RenderedOutputs:
     """Render the outputs of one code cell as a fragment of a MkDocs page.
 
@@ -488,13 +512,20 @@ def render_outputs(
         fold_lines: Output longer than this many lines is folded into a closed
             ``<details>`` kept out of the search index.
         templates: The templates of the render (default: the package's own).
+        path_roots: Folders (the project's root) whose absolute paths a traceback shows
+            relative to them; installed packages are always shown by their path inside the
+            package (:func:`relative_paths`).
 
     Returns:
         The fragment, the asset files it links to (named by output index and content hash,
         so the same run always gives the same names), and whether any of it is searchable.
     """
     place = _Place(
-        assets_dir.rstrip("/"), assets_link.rstrip("/"), fold_lines, templates or package_templates()
+        assets_dir.rstrip("/"),
+        assets_link.rstrip("/"),
+        fold_lines,
+        templates or package_templates(),
+        tuple(path_roots),
     )
     blocks: list[_Block] = []
     image_number = 0

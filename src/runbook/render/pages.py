@@ -19,15 +19,23 @@ from typing import Any
 from markupsafe import Markup
 
 from runbook.record.model import SECRET_MASK, CheckResult, RunRecord
-from runbook.record.standing import Standing
-from runbook.render.outputs import render_outputs
+from runbook.record.standing import SKIPPED, Standing, run_state
+from runbook.render.outputs import relative_paths, render_outputs
 from runbook.render.templates import Templates
-from runbook.render.text import Commands, duration, html_text, iso_utc, value_text
+from runbook.render.text import Commands, duration, html_text, iso_utc, md_text, value_text
+from runbook.render.trends import trend_rows
 from runbook.source.model import Runbook
 
 FOLD_LINES = 50
+#: Code cells longer than this are folded behind a "Show code" summary; outputs stay open.
+CODE_FOLD_LINES = 25
 HISTORY = 10
-STATE_LABELS = {"never run": "never run", "timed_out": "timed out"}
+#: How a step's status reads.
+STEP_LABELS = {"timed_out": "timed out"}
+#: How a run's or a runbook's state reads: a run whose steps all skipped says so.
+STATE_LABELS = {**STEP_LABELS, "never run": "never run", SKIPPED: "skipped — verified nothing"}
+#: A Markdown H1 (ATX) on the first line of a runbook's prose.
+_H1 = re.compile(r"\A\s*#[ \t]+(?P<title>[^\n]*?)[ \t]*#*[ \t]*(?:\n|\Z)")
 #: The alerts index: every alert and the runbook it leads to.
 ALERTS_INDEX = "runbooks/alerts.md"
 
@@ -93,13 +101,16 @@ def front_matter(**values: Any) -> str:
     return "\n".join(f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in escaped.items())
 
 
-def _run_facts(record: RunRecord, runbook: Runbook, page: str, templates: Templates) -> dict[str, Any]:
+def _run_facts(
+    record: RunRecord, runbook: Runbook, page: str, templates: Templates, roots: Sequence[str] = ()
+) -> dict[str, Any]:
     failure = record.failure
     secret = {p.name for p in runbook.parameters if p.secret}
+    state = run_state(record)
     return {
         "run_id": record.run_id,
-        "status": STATE_LABELS.get(record.status, record.status),
-        "status_class": state_class(record.status),
+        "status": STATE_LABELS.get(state, state),
+        "status_class": state_class(state),
         "started_iso": iso_utc(record.started_at),
         "started_html": when_html(templates, record.started_at),
         "took": duration(record.duration_s),
@@ -114,7 +125,7 @@ def _run_facts(record: RunRecord, runbook: Runbook, page: str, templates: Templa
         ],
         "failure": {
             "step": failure.step_name,
-            "text": f"{failure.exception}: {failure.message}",
+            "text": relative_paths(f"{failure.exception}: {failure.message}", roots),
         }
         if failure
         else None,
@@ -123,7 +134,7 @@ def _run_facts(record: RunRecord, runbook: Runbook, page: str, templates: Templa
         "steps": [
             {
                 "name": s.name,
-                "status": STATE_LABELS.get(s.status, s.status),
+                "status": STEP_LABELS.get(s.status, s.status),
                 "status_class": state_class(s.status),
                 "started_iso": iso_utc(s.started_at) if s.started_at else "-",
                 "took": duration(s.duration_s),
@@ -163,6 +174,7 @@ def _step_outputs(
     page: str,
     tags: tuple[str, ...],
     templates: Templates,
+    roots: Sequence[str] = (),
 ) -> Rendered:
     if cell is None or record is None or "hide-output" in tags:
         return Rendered("")
@@ -173,6 +185,7 @@ def _step_outputs(
         assets_link=link(page, assets_dir + "/x")[: -len("/x")],
         fold_lines=FOLD_LINES,
         templates=templates,
+        path_roots=roots,
     )
     markdown = rendered.markdown
     if markdown and "no-search" in tags:
@@ -190,7 +203,7 @@ def _step_meta(step: Any, result: Any, templates: Templates) -> str:
             "step_meta",
             step.name,
             state_class(status),
-            STATE_LABELS.get(status, status),
+            STEP_LABELS.get(status, status),
             iso_utc(result.started_at) if ran else None,
             duration(result.duration_s) if ran else None,
             step.effect == "write",
@@ -207,14 +220,37 @@ def _stop_note(record: RunRecord | None, step_name: str, templates: Templates) -
     return str(templates.html("page", "stop_note", failure.exception, failure.message))
 
 
+def split_title(markdown: str) -> tuple[str | None, str]:
+    """The H1 a runbook's prose opens with (its Markdown text) and the prose without it."""
+    match = _H1.match(markdown)
+    if match is None or not match.group("title"):
+        return None, markdown
+    return match.group("title"), markdown[match.end() :]
+
+
+def code_block(source: str, templates: Templates) -> str:
+    """A code cell as a fenced block; a long one folded behind a "Show code" summary
+    (pymdownx.details), the way Jupyter Book folds input, so its outputs come sooner."""
+    fence = _fence(source)
+    code = f"{fence}python\n{source}\n{fence}"
+    lines = source.count("\n") + 1
+    if lines <= CODE_FOLD_LINES:
+        return code
+    return templates.markdown("partials/folded_code.md.j2", lines=lines, code=code)
+
+
 def notebook_body(
     runbook: Runbook,
     record: RunRecord | None,
     run_nb: dict[str, Any] | None,
     page: str,
     templates: Templates,
+    roots: Sequence[str] = (),
 ) -> Rendered:
-    """The runbook's prose and code, each step followed by its outputs from ``record``."""
+    """The runbook's prose and code, each step followed by its outputs from ``record``.
+
+    The H1 the prose opens with is left out: the page shows it as its own title.
+    """
     steps = {s.cell_index: s for s in runbook.steps}
     run_cells = _cells_by_step(run_nb)
     blocks: list[str] = []
@@ -222,13 +258,12 @@ def notebook_body(
     for index, cell in enumerate(runbook.notebook["cells"]):
         source = cell["source"]
         if cell["cell_type"] == "markdown":
-            blocks.append(source)
+            blocks.append(split_title(source)[1] if index == 0 else source)
             continue
         if cell["cell_type"] != "code":
             continue
         step = steps.get(index)
-        fence = _fence(source)
-        code = f"{fence}python\n{source}\n{fence}"
+        code = code_block(source, templates)
         if step is None:  # the parameters cell
             blocks += [str(templates.html("page", "parameters_title")), code]
             continue
@@ -236,7 +271,7 @@ def notebook_body(
         blocks.append(_step_meta(step, result, templates))
         if "hide-input" not in step.tags:
             blocks.append(code)
-        outputs = _step_outputs(run_cells.get(step.name), record, page, step.tags, templates)
+        outputs = _step_outputs(run_cells.get(step.name), record, page, step.tags, templates, roots)
         if outputs.markdown:
             blocks.append(outputs.markdown)
         assets.update(outputs.assets)
@@ -244,6 +279,14 @@ def notebook_body(
         if note:
             blocks.append(note)
     return Rendered("\n\n".join(b.strip("\n") for b in blocks if b.strip()), assets)
+
+
+def page_title(runbook: Runbook) -> str:
+    """The page's H1 as Markdown: the one the prose opens with, else the escaped title."""
+    cells = runbook.notebook["cells"]
+    first = cells[0] if cells else None
+    own = split_title(first["source"])[0] if first and first["cell_type"] == "markdown" else None
+    return own if own is not None else md_text(runbook.meta.title)
 
 
 def runbook_page(
@@ -256,27 +299,43 @@ def runbook_page(
     templates: Templates,
     alerts: Sequence[Mapping[str, str | None]] = (),
     commands: Commands | None = None,
+    *,
+    runs: Sequence[RunRecord] = (),
+    intro: str = "",
+    roots: Sequence[str] = (),
 ) -> Rendered:
     """The page of one runbook (or notebook page of the docs).
 
-    ``alerts`` are the alerts that lead to it (``name``, ``severity``), in the order shown.
-    ``commands`` writes the Run it command (the shortest, when it knows the profiles).
+    Args:
+        runbook, page, standing, history, run_nb, faq, templates: the runbook, its page,
+            where it stands, its recent runs (newest first), the newest run's notebook, the
+            FAQ entries that link to it, the templates.
+        alerts: the alerts that lead to it (``name``, ``severity``), in the order shown.
+        commands: writes the Run it command (the shortest, when it knows the profiles).
+        runs: its runs for the trend charts, newest first (default: ``history``).
+        intro: Markdown placed before the status card (a training page's objectives).
+        roots: folders whose absolute paths tracebacks show relative to them.
     """
     meta = runbook.meta
-    latest = standing.latest
-    body = notebook_body(runbook, latest, run_nb, page, templates)
-    changed = templates.markdown("partials/code_changed.md.j2") if standing.changed else ""
+    latest, verified = standing.latest, standing.last_verified
+    body = notebook_body(runbook, latest, run_nb, page, templates, roots)
     markdown = templates.markdown(
         "runbook.md.j2",
         front_matter=front_matter(title=meta.title, description=meta.summary, tags=list(meta.tags)),
-        title=meta.title,
+        heading=page_title(runbook),
         summary=meta.summary,
+        intro=intro,
+        training=meta.kind == "training",
         state_class=state_class(standing.state),
         state_label=STATE_LABELS.get(standing.state, standing.state),
-        latest=_run_facts(latest, runbook, page, templates) if latest else None,
+        latest=_run_facts(latest, runbook, page, templates, roots) if latest else None,
+        verified=_run_facts(verified, runbook, page, templates, roots) if verified else None,
+        latest_verified=latest is not None and latest is verified,
+        changed=standing.changed,
         owner=meta.owner,
         risk=meta.risk,
         schedule=meta.schedule or "none",
+        due_now=standing.due,
         next_due=when_html(templates, standing.next_due) if standing.next_due else None,
         command=(commands or Commands()).command(
             runbook, latest.parameters if latest else None, latest.environment if latest else None
@@ -284,8 +343,9 @@ def runbook_page(
         faq=[{"question": f.question, "link": link(page, f.page) + "#" + f.anchor} for f in faq],
         alerts=list(alerts),
         alerts_index=link(page, ALERTS_INDEX),
-        body=changed + body.markdown,
-        history=[_run_facts(r, runbook, page, templates) for r in history],
+        body=body.markdown,
+        trends=trend_rows(runs or history, templates),
+        history=[_run_facts(r, runbook, page, templates, roots) for r in history],
     )
     return Rendered(markdown, body.assets)
 
@@ -297,13 +357,14 @@ def run_page(
     runbook_page_path: str,
     templates: Templates,
     commands: Commands | None = None,
+    roots: Sequence[str] = (),
 ) -> Rendered:
     """The page of one run: its record, steps and outputs. Kept out of the navigation."""
     page = run_page_path(record.slug, record.run_id)
     cells = _cells_by_step(run_nb)
     outputs, assets = [], {}
     for step in record.steps:
-        rendered = _step_outputs(cells.get(step.name), record, page, (), templates)
+        rendered = _step_outputs(cells.get(step.name), record, page, (), templates, roots)
         note = _stop_note(record, step.name, templates)
         if rendered.markdown or note:
             outputs.append(
@@ -320,7 +381,7 @@ def run_page(
             hide=["navigation"],
         ),
         title=runbook.meta.title,
-        run=_run_facts(record, runbook, page, templates),
+        run=_run_facts(record, runbook, page, templates, roots),
         runbook_link=link(page, runbook_page_path),
         command=(commands or Commands()).command(runbook, record.parameters, record.environment),
         outputs=outputs,

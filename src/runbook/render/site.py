@@ -36,6 +36,7 @@ from runbook.render.faq import FaqCategory, unknown_runbooks
 from runbook.render.pages import HISTORY, FaqLink, link, run_page, run_page_path, runbook_page
 from runbook.render.templates import Templates
 from runbook.render.text import Commands, iso_utc
+from runbook.render.trends import TREND_RUNS
 from runbook.source.alerts import AlertRule
 from runbook.source.model import Runbook
 
@@ -74,6 +75,7 @@ class RenderInputs:
         alert_problems: rule files that could not be read, one line each.
         site_url: mkdocs.yml's ``site_url``, to resolve absolute ``runbook_url``\ s.
         commands: writes the pages' Run it commands (knowing the profiles: the shortest).
+        project_root: the project's folder; tracebacks show paths under it relative to it.
     """
 
     runbooks: Sequence[Runbook]
@@ -93,6 +95,7 @@ class RenderInputs:
     alert_problems: Sequence[str] = ()
     site_url: str | None = None
     commands: Commands = field(default_factory=Commands)
+    project_root: str | None = None
 
 
 @dataclass
@@ -153,11 +156,11 @@ def render_site(
     alerts = map_alerts(inputs.runbooks, inputs.pages, inputs.alert_rules, inputs.site_url)
     for runbook in inputs.runbooks:
         page = inputs.pages[runbook.slug]
-        history = list(inputs.records.get(runbook.slug, ()))[:HISTORY]
-        standings[runbook.slug] = standing(runbook, history[0] if history else None, now)
+        runs = list(inputs.records.get(runbook.slug, ()))
+        standings[runbook.slug] = standing(runbook, runs, now)
         links = faq_links.get(runbook.slug, [])
         shown = alerts.by_slug.get(runbook.slug, ())
-        _render_notebook(render, site, runbook, standings[runbook.slug], history, links, shown)
+        _render_notebook(render, site, runbook, standings[runbook.slug], runs[:TREND_RUNS], links, shown)
         site.pages[page] += _training_footer(render, runbook, page, tracks)
         if runbook.path.startswith(docs_prefix):
             site.replaced.add(page)
@@ -175,13 +178,17 @@ def _render_notebook(
     site: Site,
     runbook: Runbook,
     standing_: Standing,
-    history: list[RunRecord],
+    runs: list[RunRecord],
     faq_links: list[FaqLink],
     alerts: Sequence[PageAlert],
 ) -> None:
-    """Add a notebook's page and its run pages to ``site``, from the cache when unchanged."""
+    """Add a notebook's page and its run pages to ``site``, from the cache when unchanged.
+
+    ``runs`` are its newest runs, enough for the trend charts; the history table and the
+    run pages show the first :data:`HISTORY` of them.
+    """
     page, cache = render.inputs.pages[runbook.slug], render.cache
-    facts = (standing_, history, faq_links, alerts)
+    facts = (standing_, runs, faq_links, alerts)
     entry_key = _cache_key(runbook, page, *facts, render.templates, render.inputs.commands) if cache else ""
     cached = cache.get(entry_key) if cache else None
     if cached is None:
@@ -200,13 +207,15 @@ def _notebook_pages(
     runbook: Runbook,
     page: str,
     standing_: Standing,
-    history: list[RunRecord],
+    runs: list[RunRecord],
     faq_links: list[FaqLink],
     alerts: Sequence[PageAlert],
 ) -> tuple[dict[str, str], dict[str, bytes]]:
+    history = runs[:HISTORY]
     notebooks = {r.run_id: render.inputs.notebook(r) for r in history}
     latest = history[0] if history else None
     templates = render.templates
+    roots = (render.inputs.project_root,) if render.inputs.project_root else ()
     rendered = runbook_page(
         runbook,
         page,
@@ -217,10 +226,13 @@ def _notebook_pages(
         templates,
         page_alerts(alerts),
         render.inputs.commands,
+        runs=runs,
+        intro=_training_intro(render, runbook),
+        roots=roots,
     )
     pages, assets = {page: rendered.markdown}, dict(rendered.assets)
     for record in history:
-        run = run_page(runbook, record, notebooks.get(record.run_id), page, templates, render.inputs.commands)
+        run = run_page(runbook, record, notebooks.get(record.run_id), page, templates, render.inputs.commands, roots)
         pages[run_page_path(record.slug, record.run_id)] = run.markdown
         assets.update(run.assets)
     return pages, assets
@@ -230,18 +242,19 @@ def _cache_key(
     runbook: Runbook,
     page: str,
     standing_: Standing,
-    history: list[RunRecord],
+    runs: list[RunRecord],
     faq_links: list[FaqLink],
     alerts: Sequence[PageAlert],
     templates: Templates,
     commands: Commands,
 ) -> str:
+    verified = standing_.last_verified
     return cache_key(
         runbook.source_hash,
         runbook.path,
         page,
-        [(r.run_id, r.status) for r in history],
-        [standing_.state, standing_.changed],
+        [(r.run_id, r.status) for r in runs],
+        [standing_.state, standing_.changed, verified.run_id if verified else None],
         [(f.question, f.page, f.anchor) for f in faq_links],
         standing_.next_due.isoformat() if standing_.next_due else None,
         [(a.name, a.severity) for a in alerts],
@@ -273,12 +286,15 @@ def _render_overview(render: _Render, site: Site, standings: dict[str, Standing]
     pages = {rb.slug: render.inputs.pages[rb.slug] for rb in operational}
     rows = [standings[rb.slug] for rb in operational]
     facts = [overview.facts(r, pages) for r in rows] if cache else []
-    entry_key = cache_key("overview", wanted, facts, templates.digest) if cache else ""
+    # The calendar is drawn from today's month: a new day may move what it shows.
+    entry_key = (
+        cache_key("overview", wanted, facts, now.date().isoformat(), templates.digest) if cache else ""
+    )
     cached = cache.get(entry_key) if cache else None
     if cached is None:
         renderers = {
             DASHBOARD: lambda: overview.dashboard(rows, pages, BUILT_AT, templates),
-            CALENDAR: lambda: overview.calendar(rows, pages, templates),
+            CALENDAR: lambda: overview.calendar(rows, pages, templates, now),
         }
         cached = {p: renderers[p]() for p in wanted}, {}
         if cache:
@@ -391,8 +407,22 @@ def _render_training(render: _Render, site: Site, tracks: dict[str, list[Runbook
     )
 
 
+def _training_intro(render: _Render, runbook: Runbook) -> str:
+    """A training page's track, objectives and prerequisites: what a learner reads first."""
+    meta = runbook.meta
+    if meta.kind != "training" or meta.level not in TRACKS:
+        return ""
+    return render.templates.markdown(
+        "training_about.md.j2",
+        level=meta.level,
+        track=TRACKS[meta.level][0],
+        objectives=list(meta.objectives),
+        prerequisites=list(meta.prerequisites),
+    )
+
+
 def _training_footer(render: _Render, runbook: Runbook, page: str, tracks: dict[str, list[Runbook]]) -> str:
-    """Objectives, prerequisites and previous/next links of a training page."""
+    """The previous/next links of a training page in its track."""
     meta = runbook.meta
     if meta.kind != "training" or meta.level not in TRACKS:
         return ""
@@ -400,10 +430,6 @@ def _training_footer(render: _Render, runbook: Runbook, page: str, tracks: dict[
     position = next((i for i, r in enumerate(track) if r.slug == runbook.slug), 0)
     return render.templates.markdown(
         "training_footer.md.j2",
-        level=meta.level,
-        track=TRACKS[meta.level][0],
-        objectives=list(meta.objectives),
-        prerequisites=list(meta.prerequisites),
         previous=_neighbour(render, track, position - 1, page),
         next=_neighbour(render, track, position + 1, page),
     )

@@ -58,6 +58,7 @@ def collect_inputs(project: Project, store: RunStore) -> RenderInputs:
         alert_problems=tuple(str(p) for p in rules.problems),
         site_url=project.settings.site_url,
         commands=shortest_commands(project),
+        project_root=str(project.root),
     )
 
 

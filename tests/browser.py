@@ -260,3 +260,19 @@ def search_results_again(page: Any, base_url: str, words: str) -> list[dict[str,
     page.wait_for_function(_SEARCH_SETTLED, polling=50)
     results: list[dict[str, str]] = page.evaluate(_SEARCH_RESULTS)
     return results
+
+
+_SEARCH_RESULTS_SHOWN = r"""() => Array.from(
+  document.querySelectorAll(".md-search-result__item .md-search-result__link"), a => a)
+  .filter(a => !a.closest("details.md-search-result__more"))
+  .map(a => a.href)"""
+
+
+def shown_result_urls(page: Any) -> list[str]:
+    """The result URLs a reader sees without opening any "N more on this page", in order.
+
+    Material folds a page's sections that score below its best one; when a page's own
+    title outscores its sections, every section is folded under it.
+    """
+    urls: list[str] = page.evaluate(_SEARCH_RESULTS_SHOWN)
+    return urls

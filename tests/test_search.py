@@ -31,6 +31,7 @@ from browser import (
     search_results,
     search_results_again,
     serve_site,
+    shown_result_urls,
 )
 from markdown.extensions.toc import slugify
 
@@ -184,33 +185,52 @@ def test_tags_weigh_less_than_title_words(index: dict[str, Any]) -> None:
 # -- typed into the search box --------------------------------------------------------------
 
 
-def anchored(results: list[dict[str, str]], base_url: str) -> list[str]:
-    """The section results (headings) in the order shown, as site paths without ``?h=``."""
-    paths = [re.sub(r"\?h=[^#]*", "", r["url"][len(base_url) :]) for r in results]
+def sections(urls: list[str], base_url: str) -> list[str]:
+    """The section results (headings) among ``urls``, as site paths without ``?h=``."""
+    paths = [re.sub(r"\?h=[^#]*", "", u[len(base_url) :]) for u in urls]
     return [p for p in paths if "#" in p]
 
 
-@pytest.mark.parametrize("question", QUESTIONS, ids=lambda q: q.anchor[:60])
-def test_a_question_typed_in_full_is_the_first_result(
-    asking_page: Any, site_url: str, question: Question
-) -> None:
-    results = search_results_again(asking_page, site_url, question.text)
+#: Questions whose words are all in their category's title ("Running runbooks"): the
+#: category page outscores them, and Material folds every question of the page under
+#: "N more on this page"; the question is the first one listed there.
+FOLDED_UNDER_CATEGORY = {
+    "How do I run a runbook?",
+    "How do I run a runbook against production?",
+    "How do I roll back a deploy?",
+}
 
-    assert results, f"{question.text!r}: no results"
-    first = results[0]["url"].split("?")[0]
-    shown = anchored(results, site_url)
-    assert (first, shown[:1]) == (site_url + question.page, [question.location]), (
+
+def folded_xfail(text: str) -> Any:
+    if text not in FOLDED_UNDER_CATEGORY:
+        return text
+    reason = "the category page outscores the question; Material folds the question under it"
+    return pytest.param(text, marks=pytest.mark.xfail(reason=reason, strict=True))
+
+
+@pytest.mark.parametrize("text", [folded_xfail(q.text) for q in QUESTIONS], ids=[q.anchor[:60] for q in QUESTIONS])
+def test_a_question_typed_in_full_is_the_first_result(asking_page: Any, site_url: str, text: str) -> None:
+    question = BY_TEXT[text]
+
+    results = search_results_again(asking_page, site_url, question.text)
+    listed = sections([r["url"] for r in results], site_url)
+    shown = shown_result_urls(asking_page)
+
+    assert results and results[0]["url"].split("?")[0] == site_url + question.page, (
         f"{question.text!r}: first results {[r['title'] for r in results[:4]]}"
     )
+    assert listed[:1] == [question.location], f"{question.text!r}: first questions {listed[:3]}"
+    assert sections(shown, site_url)[:1] == [question.location], f"{question.text!r} is folded away"
 
 
-@pytest.mark.parametrize("typed", sorted(REWORDED))
+@pytest.mark.parametrize("typed", [folded_xfail(t) for t in sorted(REWORDED)])
 def test_a_question_with_one_word_changed_is_in_the_first_three(
     asking_page: Any, site_url: str, typed: str
 ) -> None:
     question = BY_TEXT[REWORDED[typed]]
 
-    shown = anchored(search_results_again(asking_page, site_url, typed), site_url)
+    search_results_again(asking_page, site_url, typed)
+    shown = sections(shown_result_urls(asking_page), site_url)
 
     assert question.location in shown[:3], f"{typed!r}: first results {shown[:3]}"
 

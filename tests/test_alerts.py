@@ -144,6 +144,21 @@ def test_a_rule_file_that_cannot_be_used_is_one_finding(
     ]
 
 
+def test_a_promtool_test_file_beside_the_rules_is_not_a_finding(
+    tmp_path: Path, invoke: Callable[..., Result]
+) -> None:
+    """``check --alerts rules/*.yml`` also matches the rules' promtool unit tests: they have
+    no alerts of their own, and are not reported as malformed rule files."""
+    project = project_with_alerts(tmp_path / "handbook", backup_alerts=["BackupOld"])
+    write(project / "rules/alerts.test.yml", "rule_files: [alerts.yml]\ntests:\n  - interval: 1m\n")
+
+    _, with_tests, _ = invoke(project, "check", "--alerts", "rules/alerts.yml", "rules/alerts.test.yml")
+    _, alone, _ = invoke(project, "check", "--alerts", "rules/alerts.yml")
+
+    assert with_tests == alone
+    assert "alerts.test.yml" not in with_tests
+
+
 def test_the_shipped_rules_need_no_front_matter(tmp_path: Path, invoke: Callable[..., Result]) -> None:
     """RunbookStale and RunbookFailing link to the runbook that fired: a template, not checked."""
     project = project_with_alerts(tmp_path / "handbook", backup_alerts=["RunbookStale"])

@@ -135,6 +135,8 @@ def _shape(rel: str, document: YamlDocument, what: str, *path: str | int) -> Pro
 
 def _alerts_of(document: YamlDocument, rel: str) -> tuple[list[AlertRule], Problem | None]:
     data = document.data
+    if isinstance(data, dict) and "groups" not in data and {"rule_files", "tests"} <= set(data):
+        return [], None  # a promtool unit-test file beside the rules: no alerts of its own
     if not isinstance(data, dict) or not isinstance(data.get("groups"), list):
         return [], _shape(rel, document, "expected a 'groups' list", "groups")
     alerts: list[AlertRule] = []

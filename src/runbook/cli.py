@@ -496,6 +496,7 @@ def _ask_secret(name: str, help_text: str) -> str:
 @click.option(
     "--env", "environment", metavar="NAME", help="Environment profile (default: local, when it exists)."
 )
+@click.option("--host", metavar="NAME", help="Apply the profile's hosts.NAME values (default: this machine's).")
 @click.option(
     "--dry-run", is_flag=True, help="Validate and show the resolved parameters and steps; run nothing."
 )
@@ -513,6 +514,7 @@ def exec_command(
     assignments: tuple[str, ...],
     params_file: Path | None,
     environment: str | None,
+    host: str | None,
     dry_run: bool,
     assume_yes: bool,
     timeout: str | None,
@@ -537,6 +539,7 @@ def exec_command(
         assume_yes=assume_yes,
         confirm=_confirm if interactive else None,
         ask_secret=_ask_secret if interactive else None,
+        host=host,
     )
     if due:
         ctx.exit(_exec_due(_project(write_cache=not dry_run), options, dry_run, as_json, jobs))

@@ -105,11 +105,15 @@ def test_every_paging_alert_of_the_monitoring_page_is_a_rule() -> None:
     rows = re.findall(r"^\| `(\w+)` \|.*\| (page[^|]*)\|\s*$", page, flags=re.M)
     paging = {name for name, _ in rows}
     rules = yaml.safe_load((RULES / "handbook-rules.yml").read_text("utf-8"))
-    rules.update({"groups": rules["groups"] + yaml.safe_load((RULES / "runbook-rules.yml").read_text("utf-8"))["groups"]})
+    rules.update(
+        {
+            "groups": rules["groups"]
+            + yaml.safe_load((RULES / "runbook-rules.yml").read_text("utf-8"))["groups"]
+        }
+    )
     defined = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
     assert len(paging) >= 12
     assert paging <= defined, paging - defined
-
 
 
 def access_log(path: Path, statuses: list[int], *, minutes_ago: float = 1) -> str:
@@ -138,7 +142,9 @@ def test_error_rate_fails_on_a_log_with_many_5xx_and_names_the_path(handbook: Pa
 
 @pytest.mark.kernel
 def test_error_rate_passes_on_a_clean_log_and_skips_without_one(handbook: Path, tmp_path: Path) -> None:
-    clean = run(handbook, "exec", "error-rate", "-p", f"access_log={access_log(tmp_path / 'ok.log', [200] * 50)}")
+    clean = run(
+        handbook, "exec", "error-rate", "-p", f"access_log={access_log(tmp_path / 'ok.log', [200] * 50)}"
+    )
     none = run(handbook, "exec", "error-rate", "-p", f"access_log={tmp_path / 'missing.log'}")
 
     assert clean.returncode == 0, clean.stdout
@@ -168,7 +174,13 @@ def test_postgres_backup_age_fails_past_50h_and_when_a_backup_is_required_but_mi
 
     stale = run(handbook, "exec", "postgres-backup-age", "-p", f"dump_glob={dump.parent}/*.dump")
     missing = run(
-        handbook, "exec", "postgres-backup-age", "-p", f"dump_glob={tmp_path}/none/*.dump", "-p", "require_backup=true"
+        handbook,
+        "exec",
+        "postgres-backup-age",
+        "-p",
+        f"dump_glob={tmp_path}/none/*.dump",
+        "-p",
+        "require_backup=true",
     )
 
     assert stale.returncode == 1, stale.stdout
@@ -186,9 +198,13 @@ def pg_jobs() -> str:
         _unavailable(f"PostgreSQL on 127.0.0.1:5432 does not answer: {exc}")
     schema = f"jobs_test_{os.getpid()}"
     con.execute(f"CREATE SCHEMA {schema}")
-    con.execute(f"CREATE TABLE {schema}.jobs (id int, queued_at timestamptz, run_at timestamptz, started_at timestamptz)")
+    con.execute(
+        f"CREATE TABLE {schema}.jobs (id int, queued_at timestamptz, run_at timestamptz, started_at timestamptz)"
+    )
     con.execute(f"CREATE TABLE {schema}.jobs_dead (id int, moved_at timestamptz)")
-    con.execute(f"INSERT INTO {schema}.jobs VALUES (1, now() - interval '45 minutes', null, null), (2, now(), null, now())")
+    con.execute(
+        f"INSERT INTO {schema}.jobs VALUES (1, now() - interval '45 minutes', null, null), (2, now(), null, now())"
+    )
     try:
         yield schema
     finally:
@@ -199,8 +215,15 @@ def pg_jobs() -> str:
 @pytest.mark.kernel
 def test_job_queue_fails_on_a_job_waiting_past_30_minutes(handbook: Path, pg_jobs: str) -> None:
     done = run(
-        handbook, "exec", "job-queue", "--env", "ci",
-        "-p", f"jobs_table={pg_jobs}.jobs", "-p", f"dead_table={pg_jobs}.jobs_dead",
+        handbook,
+        "exec",
+        "job-queue",
+        "--env",
+        "ci",
+        "-p",
+        f"jobs_table={pg_jobs}.jobs",
+        "-p",
+        f"dead_table={pg_jobs}.jobs_dead",
     )
 
     assert done.returncode == 1, done.stdout
@@ -240,16 +263,23 @@ def prometheus(tmp_path: Path) -> str:
     )
     log = (tmp_path / "prometheus.log").open("w")
     process = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            PROMETHEUS,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                query = urllib.request.urlopen(f"{url}/api/v1/query?query=up%7Bjob%3D%22exporter%22%7D%3D%3D0", timeout=2)
+                query = urllib.request.urlopen(
+                    f"{url}/api/v1/query?query=up%7Bjob%3D%22exporter%22%7D%3D%3D0", timeout=2
+                )
                 if b'"exporter"' in query.read():
                     break
             except OSError:
@@ -287,9 +317,11 @@ def test_watchdog_fails_on_a_rule_file_that_does_not_load(handbook: Path, tmp_pa
     if PROMTOOL is None:
         _unavailable("promtool is not installed (Debian package prometheus)")
     broken = tmp_path / "broken-rules.yml"
-    broken.write_text("groups:\n  - name: x\n    rules:\n      - alert: Broken\n        expr: rate(up[5m]\n", "utf-8")
+    broken.write_text(
+        "groups:\n  - name: x\n    rules:\n      - alert: Broken\n        expr: rate(up[5m]\n", "utf-8"
+    )
 
-    done = run(handbook, "exec", "watchdog", "-p", f"rule_files=[\"{broken}\"]", "-p", "rule_tests=[]")
+    done = run(handbook, "exec", "watchdog", "-p", f'rule_files=["{broken}"]', "-p", "rule_tests=[]")
 
     assert done.returncode == 1, done.stdout
     assert "rule files load" in done.stdout

@@ -53,7 +53,9 @@ def project(make_project):
 
 
 def plan(invoke, project, *args):
-    exit_code, out, err = invoke(project, "exec", "ports", "--env", "production", "--dry-run", "--json", *args)
+    exit_code, out, err = invoke(
+        project, "exec", "ports", "--env", "production", "--dry-run", "--json", *args
+    )
     assert exit_code == 0, err
     return json.loads(out)
 
@@ -101,13 +103,17 @@ def test_a_host_for_a_profile_without_hosts_is_an_error(make_project, invoke):
 
 
 def test_a_runbook_with_its_own_host_parameter_keeps_it(make_project, invoke):
-    body = runbook_md("## Parameters\n\n" + params_cell('host = "db-1"  # replica\nallowlist = []') + code("print(host)"))
+    body = runbook_md(
+        "## Parameters\n\n" + params_cell('host = "db-1"  # replica\nallowlist = []') + code("print(host)")
+    )
     project = make_project({"replica": body}, {"production": PROFILE})
 
-    exit_code, out, err = invoke(project, "exec", "replica", "--env", "production", "--dry-run", "--json",
-                                 "-p", "host=db-2")
-    listed = json.loads(invoke(project, "exec", "replica", "--env", "production", "--dry-run", "--json",
-                               "-p", "host=db-1")[1])
+    exit_code, out, err = invoke(
+        project, "exec", "replica", "--env", "production", "--dry-run", "--json", "-p", "host=db-2"
+    )
+    listed = json.loads(
+        invoke(project, "exec", "replica", "--env", "production", "--dry-run", "--json", "-p", "host=db-1")[1]
+    )
 
     assert exit_code == 0, err
     assert json.loads(out)["parameters"] == {"host": "db-2", "allowlist": [22, 8000, 9100]}
@@ -116,7 +122,11 @@ def test_a_runbook_with_its_own_host_parameter_keeps_it(make_project, invoke):
 
 def test_the_machine_running_it_gets_its_own_values_by_default(make_project, invoke):
     here = socket.gethostname().split(".")[0]
-    profile = {"label": "P", "parameters": {"allowlist": [22]}, "hosts": {here: {"parameters": {"allowlist": [2222]}}}}
+    profile = {
+        "label": "P",
+        "parameters": {"allowlist": [22]},
+        "hosts": {here: {"parameters": {"allowlist": [2222]}}},
+    }
     project = make_project({"ports": PORTS}, {"production": profile})
 
     assert plan(invoke, project)["parameters"]["allowlist"] == [2222]
@@ -127,10 +137,18 @@ def test_the_machine_running_it_gets_its_own_values_by_default(make_project, inv
     [
         ("hosts: [web-1]", "'hosts': expected a mapping of host names to {parameters, runbooks}"),
         ("hosts:\n  web-1: [22]", "'hosts.web-1': expected a mapping with parameters, runbooks"),
-        ("hosts:\n  web-1:\n    params: {}", "'hosts.web-1': unknown key 'params' (known: parameters, runbooks)"),
-        ("hosts:\n  web-1:\n    parameters: [22]", "'hosts.web-1.parameters': expected a mapping of parameter names to values"),
-        ("hosts:\n  web-1:\n    runbooks:\n      ports: [22]",
-         "'hosts.web-1.runbooks': expected a mapping of runbook slugs to parameter mappings"),
+        (
+            "hosts:\n  web-1:\n    params: {}",
+            "'hosts.web-1': unknown key 'params' (known: parameters, runbooks)",
+        ),
+        (
+            "hosts:\n  web-1:\n    parameters: [22]",
+            "'hosts.web-1.parameters': expected a mapping of parameter names to values",
+        ),
+        (
+            "hosts:\n  web-1:\n    runbooks:\n      ports: [22]",
+            "'hosts.web-1.runbooks': expected a mapping of runbook slugs to parameter mappings",
+        ),
     ],
 )
 def test_a_malformed_hosts_map_is_one_line_naming_the_file_and_key(make_project, invoke, hosts, line):
@@ -169,6 +187,6 @@ def test_configuration_page_shows_the_real_production_profile():
     shipped = (REPO / "environments/production.yml").read_text("utf-8")
     blocks = re.findall(r"```yaml title=\"environments/production.yml\"\n(.*?)```", page, flags=re.S)
 
-    assert blocks, "configuration.md has no ```yaml title=\"environments/production.yml\" block"
+    assert blocks, 'configuration.md has no ```yaml title="environments/production.yml" block'
     assert blocks[0] == shipped
     assert yaml.safe_load(blocks[0])["hosts"]

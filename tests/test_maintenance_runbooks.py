@@ -25,8 +25,15 @@ pytestmark = pytest.mark.kernel
 def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNBOOK_", "PG_"))}
     return subprocess.run(
-        [sys.executable, "-m", "runbook", *args], cwd=project, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, timeout=600, check=False, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "runbook", *args],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -53,7 +60,9 @@ def expired_rows():
     schema = f"retention_test_{os.getpid()}"
     con.execute(f"CREATE SCHEMA {schema}")
     con.execute(f"CREATE TABLE {schema}.sessions (id int, last_seen_at timestamptz)")
-    con.execute(f"INSERT INTO {schema}.sessions SELECT i, now() - make_interval(days => i * 5 + 2) FROM generate_series(1, 9) i")
+    con.execute(
+        f"INSERT INTO {schema}.sessions SELECT i, now() - make_interval(days => i * 5 + 2) FROM generate_series(1, 9) i"
+    )
     try:
         yield con, f"{schema}.sessions"
     finally:
@@ -79,7 +88,16 @@ def test_data_retention_purges_when_told_and_then_passes(project: Path, expired_
     con, table = expired_rows
 
     done = run(
-        project, "exec", "data-retention", "--yes", "-p", policy(table), "-p", "seed_scratch=false", "-p", "purge=true"
+        project,
+        "exec",
+        "data-retention",
+        "--yes",
+        "-p",
+        policy(table),
+        "-p",
+        "seed_scratch=false",
+        "-p",
+        "purge=true",
     )
 
     assert done.returncode == 0, done.stdout
@@ -88,7 +106,14 @@ def test_data_retention_purges_when_told_and_then_passes(project: Path, expired_
 
 
 def test_data_retention_without_postgresql_says_it_checked_nothing(project: Path) -> None:
-    done = run(project, "exec", "data-retention", "--yes", "-p", "retention_dsn=postgresql://postgres@127.0.0.1:9/test")
+    done = run(
+        project,
+        "exec",
+        "data-retention",
+        "--yes",
+        "-p",
+        "retention_dsn=postgresql://postgres@127.0.0.1:9/test",
+    )
 
     assert done.returncode == 0, done.stdout
     assert "SKIPPED: PostgreSQL does not answer" in done.stdout
@@ -105,9 +130,14 @@ def certificate(path: Path, days: int) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "demo.local")])
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=days)).sign(key, hashes.SHA256())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .sign(key, hashes.SHA256())
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -133,7 +163,9 @@ def test_certificate_expiry_generates_a_stand_in_only_when_nothing_exists_and_sa
 
 def test_quarterly_review_fails_on_a_host_the_architecture_does_not_describe(project: Path) -> None:
     profile = project / "environments" / "production.yml"
-    profile.write_text(profile.read_text("utf-8") + "  cache-9:\n    parameters: {allowlist: [22]}\n", "utf-8")
+    profile.write_text(
+        profile.read_text("utf-8") + "  cache-9:\n    parameters: {allowlist: [22]}\n", "utf-8"
+    )
 
     done = run(project, "exec", "quarterly-review")
 

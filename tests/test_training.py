@@ -28,8 +28,15 @@ def cells(page: Path) -> list[tuple[str, str]]:
 def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNBOOK_", "PG_"))}
     return subprocess.run(
-        [sys.executable, "-m", "runbook", *args], cwd=project, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, timeout=600, check=False, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "runbook", *args],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
 
 

@@ -496,7 +496,9 @@ def _ask_secret(name: str, help_text: str) -> str:
 @click.option(
     "--env", "environment", metavar="NAME", help="Environment profile (default: local, when it exists)."
 )
-@click.option("--host", metavar="NAME", help="Apply the profile's hosts.NAME values (default: this machine's).")
+@click.option(
+    "--host", metavar="NAME", help="Apply the profile's hosts.NAME values (default: this machine's)."
+)
 @click.option(
     "--dry-run", is_flag=True, help="Validate and show the resolved parameters and steps; run nothing."
 )

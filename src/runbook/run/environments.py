@@ -206,14 +206,18 @@ def _validate(data: Any) -> list[tuple[KeyPath, str]]:
         if k not in PROFILE_KEYS
     ]
     if "production" in data and not isinstance(data["production"], bool):
-        problems.append((("production",), f"'production': expected true or false, got {data['production']!r}"))
+        problems.append(
+            (("production",), f"'production': expected true or false, got {data['production']!r}")
+        )
     if not isinstance(data.get("parameters") or {}, dict):
         problems.append((("parameters",), "'parameters': expected a mapping of parameter names to values"))
     runbooks = data.get("runbooks") or {}
     if not isinstance(runbooks, dict) or not all(
         isinstance(v, (dict, type(None))) for v in runbooks.values()
     ):
-        problems.append((("runbooks",), "'runbooks': expected a mapping of runbook slugs to parameter mappings"))
+        problems.append(
+            (("runbooks",), "'runbooks': expected a mapping of runbook slugs to parameter mappings")
+        )
     notify = data.get("notify") or []
     if not isinstance(notify, list) or not all(
         isinstance(url, str) and ("://" in url or "${" in url) for url in notify

@@ -325,3 +325,68 @@ def test_watchdog_fails_on_a_rule_file_that_does_not_load(handbook: Path, tmp_pa
 
     assert done.returncode == 1, done.stdout
     assert "rule files load" in done.stdout
+
+
+@pytest.fixture
+def failing_service():
+    """A real HTTP server on loopback whose every answer is a 503; its /healthz URL."""
+    import http.server
+    import threading
+
+    class Unavailable(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/healthz"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.kernel
+def test_probes_are_the_evidence_when_there_is_no_log_and_a_down_service_fails(
+    handbook: Path, tmp_path: Path, failing_service: str
+) -> None:
+    no_log = f"access_log={tmp_path / 'none.log'}"
+    answering = run(handbook, "exec", "error-rate", "-p", no_log, "-p", f"probe_url={failing_service}")
+    down = run(
+        handbook,
+        "exec",
+        "availability-burn-rate",
+        "-p",
+        no_log,
+        "-p",
+        f"probe_url=http://127.0.0.1:{_free_port()}/",
+    )
+
+    assert answering.returncode == 1, answering.stdout
+    assert "probed http://127.0.0.1:" in answering.stdout and "10 x 503" in answering.stdout
+    assert "100.000% of requests answered 5xx" in answering.stdout
+    assert down.returncode == 1, down.stdout
+    assert "10 x no answer" in down.stdout and "burn rate 1000.0 over 1h" in down.stdout
+
+
+@pytest.mark.kernel
+def test_unanswered_probes_count_beside_the_log(handbook: Path, tmp_path: Path) -> None:
+    log = access_log(tmp_path / "ok.log", [200] * 990)
+    done = run(
+        handbook,
+        "exec",
+        "error-rate",
+        "-p",
+        f"access_log={log}",
+        "-p",
+        f"probe_url=http://127.0.0.1:{_free_port()}/",
+    )
+
+    assert done.returncode == 0, done.stdout  # 10 of 1,000: 1%, not above the 1% warning
+    assert "and 10 unanswered probes of http://127.0.0.1:" in done.stdout
+    assert "1.000% of requests answered 5xx" in done.stdout

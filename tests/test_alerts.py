@@ -147,6 +147,21 @@ def test_a_rule_file_that_cannot_be_used_is_one_finding(
     ]
 
 
+def test_a_promtool_test_file_beside_the_rules_is_not_a_finding(
+    tmp_path: Path, invoke: Callable[..., Result]
+) -> None:
+    """``check --alerts rules/*.yml`` also matches the rules' promtool unit tests: they have
+    no alerts of their own, and are not reported as malformed rule files."""
+    project = project_with_alerts(tmp_path / "handbook", backup_alerts=["BackupOld"])
+    write(project / "rules/alerts.test.yml", "rule_files: [alerts.yml]\ntests:\n  - interval: 1m\n")
+
+    _, with_tests, _ = invoke(project, "check", "--alerts", "rules/alerts.yml", "rules/alerts.test.yml")
+    _, alone, _ = invoke(project, "check", "--alerts", "rules/alerts.yml")
+
+    assert with_tests == alone
+    assert "alerts.test.yml" not in with_tests
+
+
 def test_the_shipped_rules_need_no_front_matter(tmp_path: Path, invoke: Callable[..., Result]) -> None:
     """RunbookStale and RunbookFailing link to the runbook that fired: a template, not checked."""
     project = project_with_alerts(tmp_path / "handbook", backup_alerts=["RunbookStale"])
@@ -276,3 +291,41 @@ def test_check_alerts_without_rule_files_is_a_usage_error(
     assert err.splitlines()[-1] == (
         "Error: --alerts needs Prometheus rule files, e.g. deploy/prometheus/runbook-rules.yml"
     )
+
+
+FALLBACK_RULES = """\
+groups:
+  - name: looked-up
+    rules:
+      - alert: HealthSlow
+        expr: up == 0
+        labels:
+          severity: ticket
+        annotations:
+          runbook_url: >-
+            {{ with query "runbook_info{runbook=\\"health\\"}" }}{{ . | first | label "url" }}{{ else }}/runbooks/health/{{ end }}
+      - alert: GoneAway
+        expr: up == 0
+        annotations:
+          runbook_url: '{{ with query "runbook_info" }}{{ . | first | label "url" }}{{ else }}/runbooks/gone/{{ end }}'
+"""
+
+
+def test_a_templated_runbook_url_is_checked_and_linked_by_its_fallback_path(
+    tmp_path: Path, invoke: Callable[..., Result]
+) -> None:
+    """The shipped rules read the page from runbook_info at alert time and fall back to the
+    page's path: the fallback is what the check verifies and the site links."""
+    project = project_with_alerts(tmp_path / "handbook", config=CONFIGURED, backup_alerts=["BackupOld"])
+    write(project / "rules/alerts.yml", FALLBACK_RULES)
+
+    exit_code, out, _ = invoke(project, "check", "--alerts", "rules/alerts.yml")
+    site = rendered(project, invoke, tmp_path / "out")
+
+    assert exit_code == 1
+    assert out.splitlines() == [
+        "rules/alerts.yml:14: alert 'GoneAway': runbook_url '/runbooks/gone/' is not a runbook page "
+        "(no runbook's page is at runbooks/gone/)",
+        "runbooks/db/backup.md:6: 'alerts': no rule defines alert 'BackupOld' (rule files: rules/alerts.yml)",
+    ]
+    assert "- HealthSlow (severity: ticket)" in (site / "runbooks/health.md").read_text("utf-8")

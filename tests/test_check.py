@@ -21,7 +21,7 @@ SECRET_HINT = (
     "move it to an environment variable and reference it as ${VAR}, or mark the parameter '# secret'"
 )
 KNOWN_FRONT_KEYS = "title, summary, owner, tags, kind, level, risk, schedule, timeout, environments, objectives, prerequisites, alerts"
-KNOWN_PROFILE_KEYS = "label, production, parameters, runbooks, notify, metrics"
+KNOWN_PROFILE_KEYS = "label, production, parameters, runbooks, notify, metrics, hosts"
 
 # Secret-shaped values are assembled at run time, so that no scanner flags this file.
 AWS_KEY = "AKIA" + "ZQ3DN4WXKJ7RBL2M"

@@ -325,7 +325,7 @@ def test_malformed_profile_reports_every_problem(make_project, bad):
 
     assert bad(project, "--env", "bad") == (
         "Error: environments/bad.yml: unknown key 'prod' "
-        "(known: label, production, parameters, runbooks, notify, metrics); "
+        "(known: label, production, parameters, runbooks, notify, metrics, hosts); "
         "'production': expected true or false, got 'maybe'; "
         "'parameters': expected a mapping of parameter names to values"
     )

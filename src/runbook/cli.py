@@ -564,6 +564,9 @@ def _ask_secret(name: str, help_text: str) -> str:
     shell_complete=_complete_profiles,
 )
 @click.option(
+    "--host", metavar="NAME", help="Apply the profile's hosts.NAME values (default: this machine's)."
+)
+@click.option(
     "--dry-run", is_flag=True, help="Validate and show the resolved parameters and steps; run nothing."
 )
 @click.option(
@@ -580,6 +583,7 @@ def exec_command(
     assignments: tuple[str, ...],
     params_file: Path | None,
     environment: str | None,
+    host: str | None,
     dry_run: bool,
     assume_yes: bool,
     timeout: str | None,
@@ -604,6 +608,7 @@ def exec_command(
         assume_yes=assume_yes,
         confirm=_confirm if interactive else None,
         ask_secret=_ask_secret if interactive else None,
+        host=host,
     )
     if due:
         ctx.exit(_exec_due(_project(write_cache=not dry_run), options, dry_run, as_json, jobs))

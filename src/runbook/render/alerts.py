@@ -52,8 +52,8 @@ def map_alerts(
     slug_by_url = {_page_url(pages[rb.slug]): rb.slug for rb in runbooks}
     names: dict[str, set[str]] = {rb.slug: set(rb.meta.alerts) for rb in runbooks}
     for rule in rules:
-        if rule.runbook_url and not rule.templated:
-            page, _ = url_page(rule.runbook_url, site_url)
+        if rule.page_url:
+            page, _ = url_page(rule.page_url, site_url)
             if page in slug_by_url:
                 names[slug_by_url[page]].add(rule.name)
     by_slug = {

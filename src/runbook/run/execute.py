@@ -115,6 +115,8 @@ class ExecOptions:
     confirm: Callable[[str, str], bool] | None = None
     ask_secret: Callable[[str, str], str] | None = None
     """Asks for a secret parameter without echo (name, help) when there is a terminal."""
+    host: str | None = None
+    """``--host``: the profile's ``hosts.<host>`` values apply (``-p host=`` does the same)."""
 
 
 @dataclass
@@ -161,12 +163,21 @@ def plan(project: Project, runbook: Runbook, options: ExecOptions, *, confirm: b
     environment = environments.load(project.environments_dir, env_name) if env_name else None
     layers: list[tuple[str, dict[str, Any]]] = []
     declared = {p.name for p in runbook.parameters}
+    assignments = dict(options.assignments)
     if environment is not None:
         layers.append((environment.path, environment.values_for(runbook.slug, declared)))
+        requested = options.host
+        if "host" not in declared and "host" in assignments:
+            requested = requested or assignments.pop("host")  # -p host=NAME selects the host only
+        elif assignments.get("host") in environment.hosts:
+            requested = requested or assignments["host"]  # a runbook's own `host` names one too
+        if (host := environment.select_host(requested)) is not None:
+            host_values = environment.host_values_for(host, runbook.slug, declared)
+            layers.append((f"{environment.path} hosts.{host}", host_values))
     layers.extend(_secret_env_layer(runbook))
     if options.params_file is not None:
         layers.append((f"-f {options.params_file}", params.read_params_file(options.params_file)))
-    layers.append(("-p", options.assignments))
+    layers.append(("-p", assignments))
     values, sources = params.resolve(runbook, layers)
     timeout_s = _timeout(options.timeout, runbook)
     result = Plan(runbook, environment, values, sources, timeout_s)

@@ -15,6 +15,7 @@ left out.
 from __future__ import annotations
 
 import glob
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ BAD_SHAPE = (
     "{what}; a Prometheus rule file is 'groups: [{{name, rules: [{{alert, expr, labels, annotations}}]}}]'"
 )
 NO_RULE_FILES = "{pattern}: no such rule file"
+_TEMPLATE_FALLBACK = re.compile(r"\{\{-?\s*else\s*-?\}\}\s*([^\s{}]+)\s*\{\{-?\s*end\s*-?\}\}\s*$")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,16 @@ class AlertRule:
     def templated(self) -> bool:
         """A ``runbook_url`` built by Prometheus' templates at alert time: not checkable here."""
         return self.runbook_url is not None and "{{" in self.runbook_url
+
+    @property
+    def page_url(self) -> str | None:
+        """The URL to check against the site: the ``runbook_url`` itself, or a template's
+        fallback (``{{ with query ... }}...{{ else }}/runbooks/x/{{ end }}``); None when
+        only Prometheus can tell."""
+        if not self.templated:
+            return self.runbook_url
+        fallback = _TEMPLATE_FALLBACK.search(self.runbook_url or "")
+        return fallback.group(1) if fallback else None
 
 
 @dataclass(frozen=True)
@@ -135,6 +147,8 @@ def _shape(rel: str, document: YamlDocument, what: str, *path: str | int) -> Pro
 
 def _alerts_of(document: YamlDocument, rel: str) -> tuple[list[AlertRule], Problem | None]:
     data = document.data
+    if isinstance(data, dict) and "groups" not in data and {"rule_files", "tests"} <= set(data):
+        return [], None  # a promtool unit-test file beside the rules: no alerts of its own
     if not isinstance(data, dict) or not isinstance(data.get("groups"), list):
         return [], _shape(rel, document, "expected a 'groups' list", "groups")
     alerts: list[AlertRule] = []
@@ -223,12 +237,12 @@ def alert_findings(
         if alert.runbook_url is None:
             if alert.name not in answered:
                 yield Problem(alert.file, NO_RUNBOOK.format(alert=alert.name), alert.line)
-        elif not alert.templated:
-            page, why = url_page(alert.runbook_url, site_url)
+        elif alert.page_url is not None:
+            page, why = url_page(alert.page_url, site_url)
             if page is not None and page not in page_urls:
                 why = NO_SUCH_PAGE.format(path=page or "/")
             if page is None or page not in page_urls:
-                message = NOT_A_PAGE.format(alert=alert.name, url=alert.runbook_url, why=why)
+                message = NOT_A_PAGE.format(alert=alert.name, url=alert.page_url, why=why)
                 yield Problem(alert.file, message, alert.url_line or alert.line)
     if rules.problems:
         return  # an unreadable file may define the alerts the runbooks name

@@ -273,16 +273,23 @@ def run_due(
     passed to ``report`` as one line. Ctrl-C and SIGTERM stop the batch. With
     ``dry_run``, each due runbook's plan is passed to it and nothing runs.
 
+    Raises:
+        EnvironmentProfileError: the batch's profile is missing or malformed (nothing ran).
+
     With ``jobs`` above 1, up to that many run at once, each in its own kernel (see
     :func:`_run_parallel`); ``observer_for(slug)`` then gives each run's observer factory.
     """
     from runbook.run import execute
 
+    from runbook.run import environments
+
     batch = Batch()
+    environment = options.environment or project.settings.default_environment
+    if environment is not None:  # a profile that is not there is one error, before any run
+        environments.load(project.environments_dir, environment)
     current = standings(project)
     for warning in current.warnings:
         report(f"Warning: {warning}")
-    environment = options.environment or project.settings.default_environment
     due = [item.runbook for item in current.items if item.due]
     batch.due = [runbook.slug for runbook in due]
     report(f"{len(due)} due: {', '.join(batch.due) or 'nothing'}")

@@ -273,15 +273,13 @@ def run_due(
     passed to ``report`` as one line. Ctrl-C and SIGTERM stop the batch. With
     ``dry_run``, each due runbook's plan is passed to it and nothing runs.
 
-    Raises:
-        EnvironmentProfileError: the batch's profile is missing or malformed (nothing ran).
-
     With ``jobs`` above 1, up to that many run at once, each in its own kernel (see
     :func:`_run_parallel`); ``observer_for(slug)`` then gives each run's observer factory.
-    """
-    from runbook.run import execute
 
-    from runbook.run import environments
+    Raises:
+        EnvironmentProfileError: the batch's profile is missing or malformed (nothing ran).
+    """
+    from runbook.run import environments, execute
 
     batch = Batch()
     environment = options.environment or project.settings.default_environment

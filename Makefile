@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 # Runs what is due in the local profile (its targets live in the ignored .runbook/work),
-# then builds the site into site/; a notebook that fails makes this fail, naming it.
+# then builds the site into site/; a notebook that fails is shown failed on its page and
+# named at the end, and the build still succeeds (CI gates with --fail-on-failed-runs).
 # The demo service the local profile checks (demo/) runs meanwhile; --stop-with ends it
 # with make itself, so it is never left running even when the build fails.
 # `make site ENGINE=zensical` (or properdocs) builds with another engine (README: Engines).

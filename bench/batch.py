@@ -5,7 +5,7 @@ Loaded by ``run.py`` (``--only batch`` runs this group alone). What is measured 
 
 1. ``runbook exec --due -j 2`` against ``runbook exec --due`` (one after another) on 20
    due runbooks that each sleep 0.5 s and print: up to two kernels run at once, and the
-   next one starts while the other runs. Goal: at most 0.6x (on 2 cores).
+   next one's kernel boots while they run. Goal: at most 0.6x (on 2 cores).
 2. ``runbook build --execute -j 2`` against mkdocs-jupyter's ``execute: true`` build of the
    same 20 notebooks (converted from the runbooks with jupytext): run what is due, then
    build the site. Cold: before each build ``site/`` is removed, for runbook ``runs/`` and
@@ -25,6 +25,7 @@ The projects are generated in ``bench/.work/batch/`` (runbook) and
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -102,8 +103,14 @@ def clear_jupyter_site() -> None:
         shutil.rmtree(JUPYTER_PROJECT / folder, ignore_errors=True)
 
 
+def load_average() -> str:
+    """The 1-minute load average and the CPUs, so figures taken on a busy machine say so."""
+    return f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+
+
 def measure_batch(runs: int) -> Group:
     with_jupyter = importlib.util.find_spec("mkdocs_jupyter") is not None
+    load_at_start = load_average()
     print("building bench/.work/batch ...", file=sys.stderr)
     build_projects(with_jupyter)
     due = [RUNBOOK, "exec", "--due"]
@@ -112,11 +119,14 @@ def measure_batch(runs: int) -> Group:
     print(f"batch: {RUNBOOKS} due runbooks, -j {JOBS} / one after another", file=sys.stderr)
     sample([parallel, serial], runs)
     measurements = [Measurement(f"{RUNBOOKS} due, -j {JOBS}", parallel, serial, 0.6)]
-    notes = [f"medians of {runs} interleaved runs each after one warm-up; each runbook sleeps 0.5 s"]
+    notes = [
+        f"medians of {runs} interleaved runs each after one warm-up; each runbook sleeps 0.5 s",
+        f"load average {load_at_start} at the start, {{end}} at the end",
+    ]
     if not with_jupyter:
         notes.append(NO_MKDOCS_JUPYTER)
         print(f"batch: {NO_MKDOCS_JUPYTER}", file=sys.stderr)
-        return Group("batch", measurements, notes)
+        return Group("batch", measurements, _with_load_at_end(notes))
     build = [RUNBOOK, "build", "--execute"]
     build_parallel = Variant(f"build --execute -j {JOBS}", [*build, "-j", JOBS], PROJECT, prepare=clear_all)
     build_serial = Variant("build --execute", build, PROJECT, prepare=clear_all)
@@ -132,4 +142,8 @@ def measure_batch(runs: int) -> Group:
         Measurement(f"build --execute -j {JOBS}, cold", build_parallel, jupyter, 0.5),
         Measurement("build --execute, cold", build_serial, jupyter, None),
     ]
-    return Group("batch", measurements, notes)
+    return Group("batch", measurements, _with_load_at_end(notes))
+
+
+def _with_load_at_end(notes: list[str]) -> list[str]:
+    return [note.replace("{end}", load_average()) for note in notes]

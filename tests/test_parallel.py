@@ -164,3 +164,119 @@ def test_build_execute_runs_what_is_due_in_parallel_then_builds(make_project, ru
     assert re.search(r"^first +succeeded +\d+\.\ds$", err, re.MULTILINE)
     assert "2 due: 2 succeeded" in err
     assert (root / "site" / "index.html").is_file()
+
+
+# -- kernels started ahead -------------------------------------------------------------------
+
+SECRET_ECHO = runbook_md(
+    "## Parameters\n\n"
+    + code('token = ""  # secret', 'tags=["parameters"]')
+    + "\n## Echo\n\n"
+    + code(
+        """
+        import os, time, psutil
+        assert os.environ["RUNBOOK_SECRET_TOKEN"] == token
+        print("KERNEL_STARTED", psutil.Process(os.getpid()).create_time())
+        print("reversed", token[::-1])
+        time.sleep(1.5)
+        """,
+        'name="echo"',
+    )
+)
+
+
+@pytest.mark.kernel
+def test_the_next_kernel_starts_while_runs_go_on_and_each_run_gets_its_own_secret(make_project, run_cli):
+    names = ("alpha", "beta", "gamma")
+    profile = {"label": "Local", "runbooks": {name: {"token": f"${{{name.upper()}_TOKEN}}"} for name in names}}
+    root = make_project({name: SECRET_ECHO for name in names}, {"local": profile})
+    env = {f"{name.upper()}_TOKEN": f"{name}-token" for name in names}
+
+    exit_code, _, err = run_cli(root, "exec", "--due", "-j", "2", env=env)
+
+    assert exit_code == 0, err
+    for name in names:  # each kernel holds its own runbook's secret, whichever it was started for
+        assert f"[{name}] reversed {f'{name}-token'[::-1]}\n" in err
+        assert f"{name}-token" not in err  # masked wherever it would be printed
+    records = stored(root)
+    kernel_started = [float(t) for t in re.findall(r"^\[[a-z]+\] KERNEL_STARTED ([\d.]+)$", err, re.MULTILINE)]
+    first_end = min(
+        datetime.fromisoformat(record["finished_at"].replace("Z", "+00:00")).timestamp()
+        for record in records.values()
+    )
+    assert len(kernel_started) == 3
+    assert max(kernel_started) < first_end  # the third kernel started before a slot freed
+
+
+# -- a fault of ours ---------------------------------------------------------------------------
+
+WAITS_FOR_NOTHING = code(
+    """
+    import os, subprocess, time
+    child = subprocess.Popen(["sleep", "300"])
+    print("PIDS", os.getpid(), child.pid, flush=True)
+    open("slow-started", "w").close()
+    time.sleep(60)
+    """,
+    'name="wait"',
+)
+WAITS_FOR_SLOW = code(
+    """
+    import os, time
+    for _ in range(1200):
+        if os.path.exists("slow-started"):
+            break
+        time.sleep(0.1)
+    print("quick done")
+    """,
+    'name="quick"',
+)
+
+
+@pytest.mark.kernel
+def test_an_unexpected_error_stops_the_runs_going_on_as_interrupted_then_is_raised(make_project, capsys):
+    from runbook.console import ExecObserver
+    from runbook.run.execute import ExecOptions, plan
+    from runbook.run.pool import run_plans
+    from runbook.source.project import Project
+
+    root = make_project(
+        {
+            "slow": runbook_md(WAITS_FOR_NOTHING, title="Slow"),
+            "quick": runbook_md(WAITS_FOR_SLOW, title="Quick"),
+            "next": runbook_md(SLEEPS, title="Next"),
+            "last": runbook_md(SLEEPS, title="Last"),
+        }
+    )
+    project = Project(root)
+    slugs = ("slow", "quick", "next", "last")
+    plans = [plan(project, project.load(slug), ExecOptions()) for slug in slugs]
+    ended = []
+
+    def on_done(planned, outcome):
+        ended.append(planned.runbook.slug)
+        raise LookupError("a fault in what follows a run")
+
+    with pytest.raises(LookupError, match="a fault in what follows a run"):
+        run_plans(project, plans, lambda slug: ExecObserver, 2, on_done)
+
+    err = capsys.readouterr().err
+    pids = [int(pid) for pair in PIDS.findall(err) for pid in pair]
+    try:
+        assert ended == ["quick"]  # passed on before the fault; nothing after it
+        records = stored(root)
+        # "next" may have begun in quick's freed slot before the fault reached the batch
+        statuses = {slug: r["status"] for slug, r in records.items() if slug != "next"}
+        assert statuses == {"quick": "succeeded", "slow": "interrupted"}
+        assert records.get("next", {"status": "interrupted"})["status"] == "interrupted"
+        failure = records["slow"]["failure"]
+        assert failure["step_name"] == "wait"
+        assert failure["message"] == "interrupted (the batch stopped on an error: LookupError)"
+        assert records["slow"]["exit_code"] == 130
+        assert len(pids) == 2
+        assert not any(running(pid) for pid in pids)
+        assert processes_in(root) == []  # no kernel: neither the runs' nor the one started for "last"
+    finally:
+        for pid in pids:
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)

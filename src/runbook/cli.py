@@ -923,7 +923,10 @@ _engine_option = click.option(
     "--strict", is_flag=True, help="Fail on any warning: broken links, unknown runbooks in the FAQ."
 )
 @click.option(
-    "--execute", "run_due", is_flag=True, help="First run every notebook that is due (read-only ones)."
+    "--execute",
+    "run_due",
+    is_flag=True,
+    help="First run every notebook that is due (read-only ones; mutating ones too with --yes).",
 )
 @click.option(
     "--yes", "assume_yes", is_flag=True, help="With --execute: also run mutating ones and write steps."
@@ -932,6 +935,11 @@ _engine_option = click.option(
 @click.option("--site-dir", type=click.Path(path_type=Path), help="Build into this folder (default: site/).")
 @_jobs_option("--execute")
 @_engine_option
+@click.option(
+    "--fail-on-failed-runs",
+    is_flag=True,
+    help="With --execute: exit non-zero, as exec --due does, when a notebook failed (the site is built).",
+)
 @click.pass_context
 def build_command(
     ctx: click.Context,
@@ -942,17 +950,21 @@ def build_command(
     site_dir: Path | None,
     jobs: int,
     engine: str,
+    fail_on_failed_runs: bool,
 ) -> None:
     """Render the runbooks, runs, FAQ and training, and build the site (MkDocs by default).
 
-    With --execute, first runs what is due (as `exec --due` does, without prompting) and,
-    when any of those runs failed, still builds the site and then exits with the batch's
-    exit code.
+    With --execute, first runs what is due (as `exec --due` does, without prompting). A
+    notebook that fails is shown as failed on its page and named in the last line; the
+    build still exits 0, unless --fail-on-failed-runs is given: then it exits with the
+    batch's exit code (1 when a step failed).
     """
     from runbook import ops
 
     if jobs != 1 and not run_due:
         raise click.UsageError("-j/--jobs runs several notebooks at once: it goes with --execute")
+    if fail_on_failed_runs and not run_due:
+        raise click.UsageError("--fail-on-failed-runs judges the notebooks it runs: it goes with --execute")
     project = _project()
     batch = None
     if run_due:
@@ -965,12 +977,26 @@ def build_command(
             ctx.exit(batch.exit_code)
     folder = ops.build(project, strict=strict, site_dir=site_dir, engine=engine)
     click.echo(f"built the site in {folder}", err=True)
-    if batch is not None and batch.exit_code:
-        click.echo(
-            f"Error: built the site, but these notebooks failed: {', '.join(batch.failed)}; see their pages",
-            err=True,
-        )
-        ctx.exit(batch.exit_code)
+    if batch is not None and batch.failed:
+        ctx.exit(_report_failed_runs(batch, fail_on_failed_runs))
+
+
+BUILT_WITH_FAILED_RUNS = (
+    "Warning: built the site with {count} that failed, shown as failed on {pages}: {names} "
+    "(--fail-on-failed-runs makes that fail the build)"
+)
+FAILED_BUILD = "Error: built the site, but {count} failed: {names}; see {pages}"
+
+
+def _report_failed_runs(batch: Any, fail: bool) -> int:
+    """Name the notebooks of ``build --execute`` that failed; the build's exit code."""
+    failed = [r.slug for r in batch.records if r.status != "succeeded"]
+    failed += [f"{slug} (not run)" for slug, _ in batch.errors]
+    one = len(failed) == 1
+    count = f"{len(failed)} notebook{'' if one else 's'}"
+    words = {"count": count, "names": ", ".join(failed), "pages": "its page" if one else "their pages"}
+    click.echo((FAILED_BUILD if fail else BUILT_WITH_FAILED_RUNS).format(**words), err=True)
+    return int(batch.exit_code) if fail else 0
 
 
 @cli.command("serve")

@@ -305,14 +305,19 @@ def run_due(
 
     With ``jobs`` above 1, up to that many run at once, each in its own kernel (see
     :func:`_run_parallel`); ``observer_for(slug)`` then gives each run's observer factory.
+
+    Raises:
+        EnvironmentProfileError: the batch's profile is missing or malformed (nothing ran).
     """
-    from runbook.run import execute
+    from runbook.run import environments, execute
 
     batch = Batch()
+    environment = options.environment or project.settings.default_environment
+    if environment is not None:  # a profile that is not there is one error, before any run
+        environments.load(project.environments_dir, environment)
     current = standings(project)
     for warning in current.warnings:
         report(f"Warning: {warning}")
-    environment = options.environment or project.settings.default_environment
     due = [item.runbook for item in current.items if item.due]
     batch.due = [runbook.slug for runbook in due]
     report(f"{len(due)} due: {', '.join(batch.due) or 'nothing'}")

@@ -77,7 +77,7 @@ class StopRequest:
         self._lock = threading.Lock()
         self._kernels: set[Any] = set()
         self.signal: str | None = None
-        """``SIGINT`` or ``SIGTERM`` once a stop was asked for."""
+        """``SIGINT`` or ``SIGTERM`` once a stop was asked for, or why the batch stopped."""
 
     def stop(self, signal_name: str) -> None:
         """Ask every run to stop, and interrupt the kernels of the ones executing."""
@@ -439,11 +439,11 @@ def _execute_stoppably(
         status, failure = _execute_interruptibly(planned, kernel, session, pending)
     finally:
         stop.detach(kernel)
-    if stop.signal is None or status in ("succeeded", "interrupted"):
+    if stop.signal is None or status == "succeeded":
         return status, failure
     if stop.signal == "SIGTERM":
         return "interrupted", _stop_failure(session, "Terminated", "terminated (SIGTERM)")
-    return "interrupted", _stop_failure(session, "KeyboardInterrupt", "interrupted (SIGINT)")
+    return "interrupted", _stop_failure(session, "KeyboardInterrupt", f"interrupted ({stop.signal})")
 
 
 def _execute_interruptibly(

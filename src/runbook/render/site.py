@@ -232,7 +232,9 @@ def _notebook_pages(
     )
     pages, assets = {page: rendered.markdown}, dict(rendered.assets)
     for record in history:
-        run = run_page(runbook, record, notebooks.get(record.run_id), page, templates, render.inputs.commands, roots)
+        run = run_page(
+            runbook, record, notebooks.get(record.run_id), page, templates, render.inputs.commands, roots
+        )
         pages[run_page_path(record.slug, record.run_id)] = run.markdown
         assets.update(run.assets)
     return pages, assets

@@ -64,11 +64,18 @@ def always_skipping(project: Project, selected: Any) -> Iterator[tuple[str, int,
             values = _raw_values(runbook, profile)
             guards = skipping_guards(runbook, values)
             if guards:
-                yield rel, 0, ALWAYS_SKIPS.format(profile=profile.name, values=_describe(runbook, values, guards))
+                yield (
+                    rel,
+                    0,
+                    ALWAYS_SKIPS.format(profile=profile.name, values=_describe(runbook, values, guards)),
+                )
 
 
 def skipping_guards(runbook: Runbook, values: dict[str, Any]) -> list[str]:
-    """The guards (as source text) that make every step skip with ``values``; empty when a step checks something."""
+    """The guards (as source text) that make every step skip with ``values``.
+
+    Empty when a step checks something.
+    """
     names: dict[str, Any] = {p.name: p.default for p in runbook.parameters}
     names.update(values)
     guards: list[str] = []
@@ -87,14 +94,20 @@ def skipping_guards(runbook: Runbook, values: dict[str, Any]) -> list[str]:
 
 def _describe(runbook: Runbook, values: dict[str, Any], guards: list[str]) -> str:
     """``pg_dsn = ''``: the parameters the guards read, directly or through a name assigned from them."""
-    read = {n.id for guard in guards for n in ast.walk(ast.parse(guard, mode="eval")) if isinstance(n, ast.Name)}
+    read = {
+        n.id for guard in guards for n in ast.walk(ast.parse(guard, mode="eval")) if isinstance(n, ast.Name)
+    }
     for step in runbook.steps:  # one level of aliases: enabled = bool(pg_dsn)
         source = "".join(runbook.notebook["cells"][step.cell_index].get("source", ""))
         for node in ast.parse(source).body:
-            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in read for t in node.targets):
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id in read for t in node.targets
+            ):
                 read |= {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
     shown = [p for p in runbook.parameters if p.name in read]
-    return ", ".join(f"{p.name} = {_shown(p.secret, values.get(p.name, p.default))}" for p in shown) or ", ".join(guards)
+    return ", ".join(
+        f"{p.name} = {_shown(p.secret, values.get(p.name, p.default))}" for p in shown
+    ) or ", ".join(guards)
 
 
 def _shown(secret: bool, value: Any) -> str:
@@ -133,9 +146,17 @@ def _inert(body: list[ast.stmt], names: dict[str, Any], taken: list[str]) -> boo
             if not _inert(branch, names, taken):
                 return False
             continue
-        if isinstance(node, ast.For) and _inert(node.body, dict(names), []) and _inert(node.orelse, names, taken):
+        if (
+            isinstance(node, ast.For)
+            and _inert(node.body, dict(names), [])
+            and _inert(node.orelse, names, taken)
+        ):
             continue
-        if isinstance(node, ast.Try) and _inert(node.body, names, taken) and _inert(node.finalbody, names, taken):
+        if (
+            isinstance(node, ast.Try)
+            and _inert(node.body, names, taken)
+            and _inert(node.finalbody, names, taken)
+        ):
             continue
         return False
     return True
@@ -168,13 +189,13 @@ def _evaluate(node: ast.expr, names: dict[str, Any]) -> Any:
     if isinstance(node, ast.BoolOp):
         values = [_evaluate(v, names) for v in node.values]
         return all(values) if isinstance(node.op, ast.And) else any(values)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("bool", "len"):
-        if len(node.args) == 1 and not node.keywords:
-            value = _evaluate(node.args[0], names)
-            try:
-                return bool(value) if node.func.id == "bool" else len(value)
-            except TypeError as exc:
-                raise _Unknown(node.func.id) from exc
+    if _builtin_call(node, ("bool", "len")):
+        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        value = _evaluate(node.args[0], names)
+        try:
+            return bool(value) if node.func.id == "bool" else len(value)
+        except TypeError as exc:
+            raise _Unknown(node.func.id) from exc
     if isinstance(node, ast.Compare) and len(node.ops) == 1:
         return _compare(node.ops[0], _evaluate(node.left, names), _evaluate(node.comparators[0], names))
     raise _Unknown(type(node).__name__)
@@ -189,3 +210,14 @@ def _compare(op: ast.cmpop, left: Any, right: Any) -> bool:
     except TypeError as exc:
         raise _Unknown("comparison") from exc
     raise _Unknown(type(op).__name__)
+
+
+def _builtin_call(node: ast.AST, names: tuple[str, ...]) -> bool:
+    """``bool(x)`` or ``len(x)``: one of ``names`` called with one argument."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in names
+        and len(node.args) == 1
+        and not node.keywords
+    )

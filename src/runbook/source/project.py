@@ -303,26 +303,27 @@ class Project:
         """Parse the runbooks that neither memory nor the parse cache holds in worker
         processes, one a core, when there are enough of them to pay for the workers.
 
-        Only fills the caches :meth:`load_path` reads: a runbook a worker could not read
-        or parse is left to it, so its error is raised and located as in a serial parse.
+        Only fills the caches :meth:`load_path` reads (each worker writes the parse-cache
+        entries of its runbooks): a runbook a worker could not parse is left to
+        :meth:`load_path`, so its error is raised and located as in a serial parse.
         Workers are forked, so only from a process with no other thread (a thread holding
         a lock at the fork would leave it held in the worker); elsewhere this does nothing.
         """
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         if cores < 2 or len(sources) < PARALLEL_MIN or threading.active_count() > 1:
             return
-        from runbook.source.parse import PARSER_VERSION
+        from runbook.source.parse import PARSER_VERSION, read_text
 
         missing = []
         for slug, path in sources:
             rel = self.relative(path)
             try:
-                text = path.read_text("utf-8")
-            except (OSError, UnicodeDecodeError):
-                continue
+                text = read_text(path, rel)
+            except RunbookError:
+                continue  # load_path reports it
             key = _parse_key(slug, rel, text, PARSER_VERSION)
             if _PARSED.get(key) is None and not self._cache_path(key).is_file():
-                missing.append((key, slug, rel, text))
+                missing.append((slug, rel, text, self._cache_path(key) if self.write_cache else None))
         if len(missing) < PARALLEL_MIN:
             return
         import multiprocessing
@@ -334,13 +335,10 @@ class Project:
         chunk = max(1, len(missing) // (workers * 4))
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for key, runbook in zip(
-                (m[0] for m in missing), pool.map(_parse_quietly, missing, chunksize=chunk), strict=True
-            ):
+            parsed = pool.map(_parse_quietly, missing, chunksize=chunk)
+            for (slug, rel, text, _), runbook in zip(missing, parsed, strict=True):
                 if runbook is not None:
-                    _PARSED.put(key, runbook)
-                    if self.write_cache:
-                        self._cache_put(key, runbook)
+                    _PARSED.put(_parse_key(slug, rel, text, PARSER_VERSION), runbook)
 
     def prune_parse_cache(self) -> int:
         """After loading every runbook: remove old parse-cache entries none of them used
@@ -363,14 +361,7 @@ class Project:
             return None
 
     def _cache_put(self, key: str, runbook: Runbook) -> None:
-        target = self._cache_path(key)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(_cache_entry(runbook)), "utf-8")
-            os.replace(tmp, target)
-        except OSError:
-            pass  # a read-only checkout still works, only slower
+        _write_cache_entry(self._cache_path(key), runbook)
 
 
 def _parse_key(slug: str, rel: str, text: str, parser_version: str) -> str:
@@ -378,16 +369,30 @@ def _parse_key(slug: str, rel: str, text: str, parser_version: str) -> str:
     return hashlib.sha256(f"{parser_version}\0{slug}\0{rel}\0{text}".encode()).hexdigest()
 
 
-def _parse_quietly(source: tuple[str, str, str, str]) -> Runbook | None:
-    """A worker's parse of ``(key, slug, rel, text)``; None when it fails (the parent
-    parses that one again, and reports it)."""
+def _parse_quietly(source: tuple[str, str, str, Path | None]) -> Runbook | None:
+    """A worker's parse of ``(slug, rel, text, parse-cache file or None)``, written to the
+    cache; None when it fails (the parent parses that one again, and reports it)."""
     from runbook.source.parse import parse_text
 
-    _, slug, rel, text = source
+    slug, rel, text, target = source
     try:
-        return parse_text(text, rel, slug)
+        runbook = parse_text(text, rel, slug)
     except Exception:  # noqa: BLE001  (reported by the parent's own parse)
         return None
+    if target is not None:
+        _write_cache_entry(target, runbook)
+    return runbook
+
+
+def _write_cache_entry(target: Path, runbook: Runbook) -> None:
+    """Write a parse-cache entry atomically; a read-only checkout still works, only slower."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(_cache_entry(runbook)), "utf-8")
+        os.replace(tmp, target)
+    except OSError:
+        pass
 
 
 def _cache_entry(runbook: Runbook) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from runbook.source.project import PARALLEL_MIN
 
 COUNT = PARALLEL_MIN + 40
 BROKEN = {17: 'effect="maybe"', 150: 'timeout="soon"'}
+WINDOWS_LINE_ENDS = {5, 123}
 
 
 def _runbook(i: int) -> str:
@@ -24,7 +25,8 @@ def _runbook(i: int) -> str:
         f"## Parameters\n\n{params_cell(f'target = {i}  # which one')}\n"
         f"## Check it\n\n{code('print(target)', BROKEN.get(i, ''))}"
     )
-    return runbook_md(body, title=f"Runbook {i:03d}", summary=f"Checks target {i}.")
+    text = runbook_md(body, title=f"Runbook {i:03d}", summary=f"Checks target {i}.")
+    return text.replace("\n", "\r\n") if i in WINDOWS_LINE_ENDS else text
 
 
 def test_a_big_project_lists_the_same_runbooks_and_problems_twice(make_project, run_cli) -> None:

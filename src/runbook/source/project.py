@@ -328,17 +328,21 @@ class Project:
             return
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
 
         import jupytext  # noqa: F401  (loaded once, before the fork, not by each worker)
 
         workers = min(cores, len(missing) // (PARALLEL_MIN // 2))
         chunk = max(1, len(missing) // (workers * 4))
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            parsed = pool.map(_parse_quietly, missing, chunksize=chunk)
-            for (slug, rel, text, _), runbook in zip(missing, parsed, strict=True):
-                if runbook is not None:
-                    _PARSED.put(_parse_key(slug, rel, text, PARSER_VERSION), runbook)
+        try:
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                parsed = pool.map(_parse_quietly, missing, chunksize=chunk)
+                for (slug, rel, text, _), runbook in zip(missing, parsed, strict=True):
+                    if runbook is not None:
+                        _PARSED.put(_parse_key(slug, rel, text, PARSER_VERSION), runbook)
+        except (OSError, BrokenProcessPool):
+            pass  # no workers (a process limit, a worker killed): load_path parses the rest
 
     def prune_parse_cache(self) -> int:
         """After loading every runbook: remove old parse-cache entries none of them used

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,11 +44,18 @@ class Variant:
     inner: bool = False
     samples: list[float] = field(default_factory=list)
     inner_samples: list[float] = field(default_factory=list)
+    cpu_samples: list[float] = field(default_factory=list)  # user + system seconds, children included
     outputs: list[str] = field(default_factory=list)  # stdout of each timed run
 
     @property
     def median(self) -> float:
         return statistics.median(self.samples)
+
+    @property
+    def cpu_median(self) -> float:
+        """Median CPU seconds of a run: steadier than wall-clock time on a busy machine, but
+        blind to waiting and to work spread over several cores."""
+        return statistics.median(self.cpu_samples)
 
     def inner_variant(self, label: str) -> Variant:
         """The in-process figures as a variant of their own, for a :class:`Measurement`."""
@@ -100,14 +108,22 @@ def sample(variants: list[Variant], runs: int, *, warm_up: bool = True) -> None:
         for variant in variants:
             if variant.prepare:
                 variant.prepare()
+            before = _children_cpu()
             elapsed, stdout = run(variant.argv, variant.cwd)
             if round_no:  # round 0 is the warm-up
                 variant.samples.append(elapsed)
+                variant.cpu_samples.append(_children_cpu() - before)
                 variant.outputs.append(stdout)
                 if variant.inner:
                     variant.inner_samples.append(_last_number(variant.argv, stdout))
         done = "warm-up" if not round_no else f"run {round_no}/{runs}"
         print(f"  {done} done", file=sys.stderr)
+
+
+def _children_cpu() -> float:
+    """User and system seconds of every finished child process (and theirs) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _last_number(argv: list[str], stdout: str) -> float:

@@ -561,6 +561,13 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
             "removed, parse cache (.runbook/cache/parse) warm; fresh clone: no .runbook/ at all; "
             "warm caches: parse and render caches as the build before left them; samples (s): "
             + "; ".join(f"{v.label} {', '.join(f'{x:.1f}' for x in v.samples)}" for v in builds),
+            "CPU seconds (user + system, workers included; steadier than wall-clock time on a busy "
+            "machine), medians: "
+            + "; ".join(f"{v.label} {v.cpu_median:.1f}" for v in builds)
+            + f"; ratios against the sources' build: fresh clone "
+            f"{fresh_large.cpu_median / source_large.cpu_median:.2f}x, warm caches "
+            f"{warm_large.cpu_median / source_large.cpu_median:.2f}x, rendered pages "
+            f"{static_large.cpu_median / source_large.cpu_median:.2f}x",
             "plain mkdocs of sources: the runbooks' own Markdown files as pages in the same folders "
             "(the same nav sections) with docs/, built by `python -m mkdocs build` with plugins "
             "[search] only; of the rendered pages: the Markdown written once by `runbook render "

@@ -2,7 +2,7 @@
 
 ``jupytext.reads(text, fmt="md")`` costs about 3 ms a file, and little of it is reading
 cells: it guesses the format by running a Markdown parser over the whole file (MyST or
-not?), reads the front matter with pure-Python YAML twice (once for the format, once for
+not?), reads the front matter with pure-Python YAML up to three times (for the format, for
 the notebook's metadata), and builds every cell with nbformat's constructors, each of
 which validates its cell against the notebook JSON schema. The parse stage has already
 read the front matter (with libyaml) and decided the format, so :func:`read_cells`
@@ -11,8 +11,8 @@ read the front matter (with libyaml) and decided the format, so :func:`read_cell
 - hands jupytext a front matter holding only the block jupytext itself reads (the lines
   of the ``jupyter:`` key), since the rest becomes a raw cell that the parse drops;
 - skips the per-cell schema check while jupytext builds the cells: the cells come from
-  jupytext's own constructors, and the notebook they make is validated as a whole by
-  papermill before a run.
+  jupytext's own constructors, and nbformat validates the whole notebook when papermill
+  writes it.
 
 The notebook is the one ``jupytext.reads`` gives for the whole text (the tests compare
 them on every fixture); any front matter whose shape jupytext would read another way (a
@@ -118,7 +118,6 @@ def _cells_unvalidated() -> Iterator[None]:
             _skipping -= 1
             if _skipping == 0:
                 nbbase.validate = _ORIGINAL[0]
-
 
 
 def _no_validation(node: Any, ref: str | None = None) -> None:

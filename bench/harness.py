@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,11 +44,18 @@ class Variant:
     inner: bool = False
     samples: list[float] = field(default_factory=list)
     inner_samples: list[float] = field(default_factory=list)
+    cpu_samples: list[float] = field(default_factory=list)  # user + system seconds, children included
     outputs: list[str] = field(default_factory=list)  # stdout of each timed run
 
     @property
     def median(self) -> float:
         return statistics.median(self.samples)
+
+    @property
+    def cpu_median(self) -> float:
+        """Median CPU seconds of a run: steadier than wall-clock time on a busy machine, but
+        blind to waiting and to work spread over several cores."""
+        return statistics.median(self.cpu_samples)
 
     def inner_variant(self, label: str) -> Variant:
         """The in-process figures as a variant of their own, for a :class:`Measurement`."""
@@ -79,11 +87,21 @@ class Group:
     notes: list[str] = field(default_factory=list)
 
 
+#: The measured commands' environment: this one, with bytecode caching on. Installed
+#: packages (papermill, MkDocs) come compiled by pip; Runbook's own modules, in a checkout
+#: or an editable install, are compiled on first import and cached as for any user. With
+#: PYTHONDONTWRITEBYTECODE set (some CI images and containers set it), every runbook
+#: command would compile them again, a cost only one side of each ratio pays.
+COMMAND_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run(argv: list[str], cwd: Path) -> tuple[float, str]:
     """Run ``argv`` once in ``cwd``; return its wall-clock seconds and its stdout."""
     start = time.perf_counter()
     try:
-        done = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True)
+        done = subprocess.run(
+            argv, cwd=cwd, env=COMMAND_ENV, stdin=subprocess.DEVNULL, capture_output=True
+        )
     except OSError as exc:
         raise CommandFailed(argv, str(exc)) from exc
     elapsed = time.perf_counter() - start
@@ -100,14 +118,22 @@ def sample(variants: list[Variant], runs: int, *, warm_up: bool = True) -> None:
         for variant in variants:
             if variant.prepare:
                 variant.prepare()
+            before = _children_cpu()
             elapsed, stdout = run(variant.argv, variant.cwd)
             if round_no:  # round 0 is the warm-up
                 variant.samples.append(elapsed)
+                variant.cpu_samples.append(_children_cpu() - before)
                 variant.outputs.append(stdout)
                 if variant.inner:
                     variant.inner_samples.append(_last_number(variant.argv, stdout))
         done = "warm-up" if not round_no else f"run {round_no}/{runs}"
         print(f"  {done} done", file=sys.stderr)
+
+
+def _children_cpu() -> float:
+    """User and system seconds of every finished child process (and theirs) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _last_number(argv: list[str], stdout: str) -> float:
@@ -120,8 +146,14 @@ def _last_number(argv: list[str], stdout: str) -> float:
 
 
 def machine() -> str:
+    bytecode = (
+        "; PYTHONDONTWRITEBYTECODE was set here, and is left out for the measured commands"
+        if "PYTHONDONTWRITEBYTECODE" in os.environ
+        else ""
+    )
     return (
-        f"python {platform.python_version()}, {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
+        f"python {platform.python_version()}, {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} CPUs{bytecode}"
     )
 
 

@@ -95,6 +95,20 @@ def build_project() -> None:
     run([str(BIN / "jupytext"), "--to", "ipynb", "runbooks/trivial.md", "-o", "trivial.ipynb"], EXEC_WORK)
 
 
+#: The floor under any exec: start a kernel, run the runbook's one cell, shut it down, with
+#: jupyter_client and nothing else (no notebook read, no parameters, nothing written).
+BARE_KERNEL = """\
+from jupyter_client.manager import start_new_kernel
+km, kc = start_new_kernel(kernel_name="python3")
+try:
+    reply = kc.execute_interactive("x = 2\\nprint(x + 1)", timeout=60, output_hook=lambda msg: None)
+    assert reply["content"]["status"] == "ok", reply["content"]
+finally:
+    kc.stop_channels()
+    km.shutdown_kernel(now=False)
+"""
+
+
 def clear_parse_cache() -> None:
     shutil.rmtree(EXEC_WORK / ".runbook" / "cache" / "parse", ignore_errors=True)
 
@@ -120,16 +134,25 @@ def measure_exec(runs: int) -> Group:
         prepare=clear_work_folder,
     )
     pm_exec = Variant("papermill exec", [papermill, "trivial.ipynb", "out.ipynb", "-p", "x", "2"], EXEC_WORK)
-    print("exec: runbook / papermill / runbook after an edit / runbook on a fresh checkout", file=sys.stderr)
-    sample([exec_warm, pm_exec, exec_cold, exec_fresh], runs)
+    bare = Variant("bare kernel", [str(BIN / "python"), "-c", BARE_KERNEL], EXEC_WORK)
+    print(
+        "exec: runbook / papermill / runbook after an edit / runbook on a fresh checkout / bare kernel",
+        file=sys.stderr,
+    )
+    sample([exec_warm, pm_exec, exec_cold, exec_fresh, bare], runs)
     return Group(
         "exec",
         [
             Measurement("exec trivial runbook", exec_warm, pm_exec, 0.8),
             Measurement("exec, cold parse cache", exec_cold, pm_exec, 0.8),
             Measurement("exec, fresh checkout", exec_fresh, pm_exec, 0.8),
+            Measurement("  floor: bare kernel start, run, stop", bare, pm_exec, None),
         ],
-        [f"medians of {runs} interleaved runs each after one warm-up"],
+        [
+            f"medians of {runs} interleaved runs each after one warm-up",
+            "bare kernel: jupyter_client's start_new_kernel, the runbook's cell, shutdown; "
+            "what no exec can beat",
+        ],
     )
 
 

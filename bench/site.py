@@ -6,13 +6,21 @@ Loaded by ``run.py`` (``--only site`` runs this group alone). What is measured
 1. ``runbook build`` of 1,000 runbooks against ``runbook build`` of 500: the build should
    grow linearly. Goal: at most 2.2x.
 2. ``runbook build`` of 1,000 runbooks against a plain ``python -m mkdocs build`` of the
-   same pages as static Markdown (written once by ``runbook render --out``, built with a
-   config that has no runbook plugin): the cost of the plugin. Goal: at most 1.5x.
-   Both build figures come from one interleaved series (500, 1,000, static, 500, ...),
-   after a warm-up build of a one-runbook project (it loads MkDocs, Material and the
-   plugin from disk once). Before each build ``site/`` is removed and the render cache
-   (``.runbook/cache/render``) is emptied, but the parse cache (``.runbook/cache/parse``)
-   is kept warm: a full rebuild on a working checkout.
+   same sources: the runbooks' own Markdown files as plain pages in the same folders (so
+   the same nav sections), built with a config that has no runbook plugin. Twice: from a
+   fresh clone (no ``.runbook/`` folder: every runbook parsed, every page rendered; goal
+   at most 1.5x), and with warm caches (the build before left the parse and render
+   caches; goal at most 1.2x). For the record, two more lines: a plain build of the
+   rendered pages (written once by ``runbook render --out``) against the sources' (what
+   the generated pages cost MkDocs over the hand-written ones), and ``runbook build`` with
+   only its parse cache warm against the plain build of its rendered pages (the plugin's
+   own cost).
+   Every build figure comes from one interleaved series (500, 1,000, rendered, fresh,
+   warm, sources, 500, ...), after a warm-up build of a one-runbook project (it loads
+   MkDocs, Material and the plugin from disk once). Before each build ``site/`` is
+   removed; for the 500 and 1,000 lines the render cache (``.runbook/cache/render``) is
+   emptied too, but the parse cache (``.runbook/cache/parse``) is kept warm: a full
+   rebuild on a working checkout.
 3. Re-render after one runbook of 1,000 changes, against a full render, the way
    ``runbook serve`` does it: one long-lived process renders the site (``render_project``),
    and on every change renders it again. In one ``python -c`` process, after a first
@@ -341,6 +349,33 @@ def generate(n: int, template_record: dict[str, Any], template_nb: dict[str, Any
     return root
 
 
+def source_config(root: Path) -> str:
+    """The runbooks' own Markdown as plain pages, in the same folders (so the same nav
+    sections), and a config building them without the plugin: what ``mkdocs build`` of
+    the handbook's sources would cost if they were not notebooks."""
+    docs = root / "source-docs"
+    shutil.rmtree(docs, ignore_errors=True)
+    shutil.copytree(root / "docs", docs)
+    shutil.copytree(root / "runbooks", docs / "runbooks")
+    name = "mkdocs-source.yml"
+    (root / name).write_text(
+        MKDOCS_YML.format(n=LARGE, docs_dir="source-docs", site_dir="site-source", plugins="  - search"),
+        "utf-8",
+    )
+    return name
+
+
+def fresh_clone(root: Path) -> None:
+    """Before a build: as a fresh clone is, no ``site/`` and no ``.runbook/`` (no cache)."""
+    shutil.rmtree(root / "site", ignore_errors=True)
+    shutil.rmtree(root / ".runbook", ignore_errors=True)
+
+
+def warm_caches(root: Path) -> None:
+    """Before a build: no ``site/``; every cache as the build before left it."""
+    shutil.rmtree(root / "site", ignore_errors=True)
+
+
 def static_config(root: Path) -> str:
     """The rendered docs tree of ``root`` and a config building it without the plugin."""
     shutil.rmtree(root / "static-docs", ignore_errors=True)
@@ -448,6 +483,7 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
     large = roots[LARGE]
     print(f"site: rendering the static pages of site-{LARGE} once ...", file=sys.stderr)
     static_yml = static_config(large)
+    source_yml = source_config(large)
 
     print("site: warm-up build of the one-runbook template project ...", file=sys.stderr)
     run([RUNBOOK, "build"], WORK / "site-template")
@@ -461,8 +497,21 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
         large,
         lambda: clean_build(large, "site-static"),
     )
-    print(f"site: builds, {SMALL} / {LARGE} / plain mkdocs of {LARGE}, interleaved", file=sys.stderr)
-    sample([build_small, build_large, static_large], build_runs, warm_up=False)
+    fresh_large = Variant(f"build {LARGE} fresh clone", [RUNBOOK, "build"], large, lambda: fresh_clone(large))
+    warm_large = Variant(f"build {LARGE} warm caches", [RUNBOOK, "build"], large, lambda: warm_caches(large))
+    source_large = Variant(
+        f"mkdocs build {LARGE} sources",
+        [PYTHON, "-m", "mkdocs", "build", "-q", "-f", source_yml],
+        large,
+        lambda: shutil.rmtree(large / "site-source", ignore_errors=True),
+    )
+    print(
+        f"site: builds, {SMALL} / {LARGE} / plain mkdocs of the rendered pages / {LARGE} from a fresh "
+        f"clone / {LARGE} with warm caches / plain mkdocs of the sources, interleaved",
+        file=sys.stderr,
+    )
+    builds = [build_small, build_large, static_large, fresh_large, warm_large, source_large]
+    sample(builds, build_runs, warm_up=False)
 
     edited = large / runbook_rel(EDITED)
     serve_rounds = max(runs, 5)
@@ -491,7 +540,10 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
         "site",
         [
             Measurement(f"build {LARGE} runbooks vs {SMALL}", build_large, build_small, 2.2),
-            Measurement(f"build {LARGE} vs plain mkdocs", build_large, static_large, 1.5),
+            Measurement(f"build {LARGE}, fresh clone, vs plain sources", fresh_large, source_large, 1.5),
+            Measurement(f"build {LARGE}, warm caches, vs plain sources", warm_large, source_large, 1.2),
+            Measurement("  plain mkdocs: rendered pages vs sources", static_large, source_large, None),
+            Measurement(f"build {LARGE} vs plain rendered pages", build_large, static_large, None),
             Measurement(f"re-render 1 of {LARGE} edited (serve)", serve_edit, serve_full, 0.1),
             Measurement(
                 "  same, fresh process",
@@ -504,15 +556,22 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
         [
             f"generated {SMALL} and {LARGE} runbooks with 1 run each in bench/.work/site-N "
             f"({pages} pages for {LARGE}), reused by every repetition",
-            f"builds: medians of {build_runs} interleaved runs each ({SMALL}, {LARGE}, plain), after "
-            "one warm-up build of a one-runbook project; site/ and the render cache removed before "
-            "each build, parse cache (.runbook/cache/parse) warm; samples (s): "
-            + "; ".join(
-                f"{v.label} {', '.join(f'{x:.1f}' for x in v.samples)}"
-                for v in (build_small, build_large, static_large)
-            ),
-            "plain mkdocs: the same Markdown written once by `runbook render --out`, built by "
-            "`python -m mkdocs build` with plugins [search] only",
+            f"builds: medians of {build_runs} interleaved runs each, after one warm-up build of a "
+            f"one-runbook project; before each: site/ removed; build {SMALL}/{LARGE}: render cache "
+            "removed, parse cache (.runbook/cache/parse) warm; fresh clone: no .runbook/ at all; "
+            "warm caches: parse and render caches as the build before left them; samples (s): "
+            + "; ".join(f"{v.label} {', '.join(f'{x:.1f}' for x in v.samples)}" for v in builds),
+            "CPU seconds (user + system, workers included; steadier than wall-clock time on a busy "
+            "machine), medians: "
+            + "; ".join(f"{v.label} {v.cpu_median:.1f}" for v in builds)
+            + f"; ratios against the sources' build: fresh clone "
+            f"{fresh_large.cpu_median / source_large.cpu_median:.2f}x, warm caches "
+            f"{warm_large.cpu_median / source_large.cpu_median:.2f}x, rendered pages "
+            f"{static_large.cpu_median / source_large.cpu_median:.2f}x",
+            "plain mkdocs of sources: the runbooks' own Markdown files as pages in the same folders "
+            "(the same nav sections) with docs/, built by `python -m mkdocs build` with plugins "
+            "[search] only; of the rendered pages: the Markdown written once by `runbook render "
+            "--out`, built the same way",
             f"re-render (serve): medians of {serve_rounds} interleaved rounds in one process after a "
             "first render and a first edit; full = render_project(use_cache=False); after edit = a "
             f"sentence appended to {runbook_rel(EDITED)}; samples (s): full "

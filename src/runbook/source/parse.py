@@ -164,10 +164,10 @@ def parse_text(text: str, rel: str, slug: str) -> Runbook:
 
 
 def _read_notebook(text: str, fmt: str, rel: str, front: dict[str, Any]) -> dict[str, Any]:
-    import jupytext  # heavy: imported only when a runbook is really parsed
+    from runbook.source.cells import read_cells
 
     try:
-        node = jupytext.reads(text, fmt=fmt)
+        node = read_cells(text, fmt)
     except Exception as exc:  # jupytext raises many types for malformed cells
         raise _notebook_error(rel, f"cannot read the cells: {exc}") from None
     nb: dict[str, Any] = to_plain(node)
@@ -329,7 +329,7 @@ def _steps(nb: dict[str, Any], rel: str, lines: CellLines) -> tuple[Step, ...]:
         if cell["cell_type"] != "code" or "parameters" in _tags(cell):
             continue
         name = cell.get("metadata", {}).get("name") or _derived_name(heading, len(steps), used)
-        step = _step(cell, cell_index, len(steps), name, heading, rel, lines.fence(cell_index))
+        step = _step(cell, cell_index, len(steps), name, heading, rel, lines)
         cell.setdefault("metadata", {})["runbook"] = {"step": step.name}
         steps.append(step)
     return tuple(steps)
@@ -374,13 +374,14 @@ def _derived_name(heading: str, index: int, used: set[str]) -> str:
 
 
 def _step(
-    cell: dict[str, Any], cell_index: int, index: int, name: str, heading: str, rel: str, fence_line: int
+    cell: dict[str, Any], cell_index: int, index: int, name: str, heading: str, rel: str, lines: CellLines
 ) -> Step:
+    """A code cell's step, its fence metadata checked (``lines`` locates a problem)."""
     meta = cell.get("metadata", {})
     where = f"step {index + 1} ({name})"
     effect = meta.get("effect", "read")
     if effect not in EFFECTS:
-        raise _notebook_error(rel, f"{where}: effect={effect!r}; expected read or write", fence_line)
+        raise _notebook_error(rel, f"{where}: effect={effect!r}; expected read or write", lines.fence(cell_index))
     timeout_s = None
     if meta.get("timeout") is not None:
         try:
@@ -389,12 +390,12 @@ def _step(
             raise _notebook_error(
                 rel,
                 f"{where}: timeout={meta['timeout']!r}; expected seconds or a duration like 30s, 5m",
-                fence_line,
+                lines.fence(cell_index),
             ) from None
     continue_on_error = meta.get("continue_on_error", False)
     if not isinstance(continue_on_error, bool):
         raise _notebook_error(
-            rel, f"{where}: continue_on_error={continue_on_error!r}; expected true or false", fence_line
+            rel, f"{where}: continue_on_error={continue_on_error!r}; expected true or false", lines.fence(cell_index)
         )
     return Step(
         name=name,

@@ -9,14 +9,17 @@ project) or by its path.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
 import os
 import re
+import threading
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from runbook.errors import ProjectError, RunbookError
 from runbook.memo import Memo
@@ -32,6 +35,9 @@ CLASHING_SLUG = (
 
 #: Parsed runbooks by parse-cache key (content hash), for processes that load them again.
 _PARSED: Memo[str, Runbook] = Memo(8192)
+#: Fewer runbooks to parse than this are parsed in this process: below it, starting worker
+#: processes costs more than it saves (about 1 ms a runbook against tens of ms a worker).
+PARALLEL_MIN = 200
 
 _JUPYTER_HEADER = re.compile(r"^jupyter:", re.MULTILINE)
 
@@ -264,7 +270,7 @@ class Project:
 
         rel = self.relative(path)
         text = read_text(path, rel)
-        key = hashlib.sha256(f"{PARSER_VERSION}\0{slug}\0{rel}\0{text}".encode()).hexdigest()
+        key = _parse_key(slug, rel, text, PARSER_VERSION)
         self.loaded_keys.add(key)
         runbook = _PARSED.get(key) or self._cache_get(key)
         if runbook is None:
@@ -281,17 +287,62 @@ class Project:
             on_error: called with each runbook's parse error, which then is skipped;
                 without it, the first error is raised.
         """
+        unique = [(slug, paths[0]) for slug, paths in sorted(self.sources.items()) if len(paths) == 1]
+        self._parse_in_parallel(unique)
         found = []
-        for slug, paths in sorted(self.sources.items()):
-            if len(paths) != 1:
-                continue
+        for slug, path in unique:
             try:
-                found.append(self.load_path(slug, paths[0]))
+                found.append(self.load_path(slug, path))
             except RunbookError as exc:
                 if on_error is None:
                     raise
                 on_error(exc)
         return found
+
+    def _parse_in_parallel(self, sources: list[tuple[str, Path]]) -> None:
+        """Parse the runbooks that neither memory nor the parse cache holds in worker
+        processes, one a core, when there are enough of them to pay for the workers.
+
+        Only fills the caches :meth:`load_path` reads (each worker writes the parse-cache
+        entries of its runbooks): a runbook a worker could not parse is left to
+        :meth:`load_path`, so its error is raised and located as in a serial parse.
+        Workers are forked, so only from a process with no other thread (a thread holding
+        a lock at the fork would leave it held in the worker); elsewhere this does nothing.
+        """
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if cores < 2 or len(sources) < PARALLEL_MIN or threading.active_count() > 1:
+            return
+        from runbook.source.parse import PARSER_VERSION, read_text
+
+        missing = []
+        for slug, path in sources:
+            rel = self.relative(path)
+            try:
+                text = read_text(path, rel)
+            except RunbookError:
+                continue  # load_path reports it
+            key = _parse_key(slug, rel, text, PARSER_VERSION)
+            if _PARSED.get(key) is None and not self._cache_path(key).is_file():
+                missing.append((slug, rel, text, self._cache_path(key) if self.write_cache else None))
+        if len(missing) < PARALLEL_MIN:
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        import jupytext  # noqa: F401  (loaded once, before the fork, not by each worker)
+
+        workers = min(cores, len(missing) // (PARALLEL_MIN // 2))
+        chunk = max(1, len(missing) // (workers * 4))
+        context = multiprocessing.get_context("fork")
+        try:
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                parsed = pool.map(_parse_quietly, missing, chunksize=chunk)
+                for (slug, rel, text, _), runbook in zip(missing, parsed, strict=True):
+                    if runbook is not None:
+                        _PARSED.put(_parse_key(slug, rel, text, PARSER_VERSION), runbook)
+        except (OSError, BrokenProcessPool):
+            pass  # no workers (a process limit, a worker killed): load_path parses the rest
 
     def prune_parse_cache(self) -> int:
         """After loading every runbook: remove old parse-cache entries none of them used
@@ -314,11 +365,43 @@ class Project:
             return None
 
     def _cache_put(self, key: str, runbook: Runbook) -> None:
-        target = self._cache_path(key)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(runbook.to_dict()), "utf-8")
-            os.replace(tmp, target)
-        except OSError:
-            pass  # a read-only checkout still works, only slower
+        _write_cache_entry(self._cache_path(key), runbook)
+
+
+def _parse_key(slug: str, rel: str, text: str, parser_version: str) -> str:
+    """The parse cache's key: the parser, the runbook's name and place, its content."""
+    return hashlib.sha256(f"{parser_version}\0{slug}\0{rel}\0{text}".encode()).hexdigest()
+
+
+def _parse_quietly(source: tuple[str, str, str, Path | None]) -> Runbook | None:
+    """A worker's parse of ``(slug, rel, text, parse-cache file or None)``, written to the
+    cache; None when it fails (the parent parses that one again, and reports it)."""
+    from runbook.source.parse import parse_text
+
+    slug, rel, text, target = source
+    try:
+        runbook = parse_text(text, rel, slug)
+    except Exception:  # noqa: BLE001  (reported by the parent's own parse)
+        return None
+    if target is not None:
+        _write_cache_entry(target, runbook)
+    return runbook
+
+
+def _write_cache_entry(target: Path, runbook: Runbook) -> None:
+    """Write a parse-cache entry atomically; a read-only checkout still works, only slower."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(_cache_entry(runbook)), "utf-8")
+        os.replace(tmp, target)
+    except OSError:
+        pass
+
+
+def _cache_entry(runbook: Runbook) -> dict[str, Any]:
+    """:meth:`Runbook.to_dict`, without copying the notebook (``asdict`` copies every cell
+    of it, the slowest part of writing a parse-cache entry)."""
+    entry = dataclasses.asdict(dataclasses.replace(runbook, notebook={}))
+    entry["notebook"] = runbook.notebook
+    return entry

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.errors import InputTooLarge, ProjectError, RunbookError
 from runbook.render.faq import read_faq, unknown_runbook_problems
@@ -43,6 +43,9 @@ from runbook.source import bounded_yaml
 from runbook.source.bounded_yaml import YamlDocument
 from runbook.source.project import CLASHING_SLUG, Project
 from runbook.source.skips import always_skipping
+
+if TYPE_CHECKING:
+    from runbook.source.fences import CellLines
 
 SECRET_FOUND = (
     "hard-coded secret ({kind}): move it to an environment variable and reference it as ${{VAR}}, "
@@ -301,7 +304,7 @@ def _without_statement(source: str, line: int) -> str | None:
 STEP_KEYS = ("effect", "timeout", "continue_on_error")
 
 
-def _step_problems(nb: dict[str, Any], rel: str, lines: Any) -> Iterator[Finding]:
+def _step_problems(nb: dict[str, Any], rel: str, lines: CellLines) -> Iterator[Finding]:
     """Every step cell whose name, effect, timeout or continue_on_error is wrong."""
     from runbook.source import parse
 
@@ -325,7 +328,7 @@ def _step_problems(nb: dict[str, Any], rel: str, lines: Any) -> Iterator[Finding
             only = {k: v for k, v in metadata.items() if k not in STEP_KEYS or k == key}
             alone = {**cell, "metadata": only}
             try:
-                parse._step(alone, cell_index, position, name, "", rel, lines.fence(cell_index))
+                parse._step(alone, cell_index, position, name, "", rel, lines)
             except RunbookError as exc:
                 yield from _findings(rel, exc)
 

@@ -102,6 +102,11 @@ def test_the_terminal_list_and_page_say_skipped_not_succeeded(
     assert listed["job-queue"]["state"] == "skipped"
     assert "job-queue" in [d["slug"] for d in json.loads(run_cli(project, "due", "--json")[1])]
 
+    metrics = run_cli(project, "metrics")[1]
+    success_lines = [line for line in metrics.splitlines() if line.startswith("runbook_last_success_timestamp")]
+    assert not [line for line in success_lines if 'runbook="job-queue"' in line], "verified nothing: no success"
+    assert [line for line in success_lines if 'runbook="half-checked"' in line]
+
     exit_code, _, err = run_cli(project, "render", "--out", "out")
     assert exit_code == 0, err
     page = (project / "out" / "runbooks" / "jobs" / "job-queue.md").read_text()

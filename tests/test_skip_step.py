@@ -143,3 +143,19 @@ def test_a_skip_reason_with_a_secret_is_masked_in_the_record(
     assert exit_code == 0, err
     assert "hunter2-very-secret" not in json.dumps(record) and "hunter2-very-secret" not in err
     assert record["steps"][0]["status"] == "skipped" and "refused" in record["steps"][0]["reason"]
+
+
+def test_runbook_check_names_a_profile_in_which_every_step_calls_skip(
+    make_project: Callable[..., Path], invoke: Callable[..., Result]
+) -> None:
+    guarded = NOTHING_HERE.replace(
+        'checks.skip("nothing was measured', 'if not pg_dsn:\n    checks.skip("nothing was measured'
+    )
+    project = make_project(
+        runbooks={"jobs/job-queue": guarded}, environments={"local": {"label": "Local", "parameters": {}}}
+    )
+
+    exit_code, out, _ = invoke(project, "check")
+
+    assert exit_code == 1
+    assert out.startswith("runbooks/jobs/job-queue.md:0: in profile 'local' every step skips (pg_dsn = '')")

@@ -11,7 +11,15 @@ Standard library only. It serves, on 127.0.0.1:
 - an access log in the combined log format plus the response time in seconds as the last
   field (nginx's ``$request_time``), one line per request, in ``<root>/logs/access.log``;
 - optionally the same over HTTPS (``--tls-port``) with a self-signed certificate kept in
-  ``<root>/tls/`` (needs the ``cryptography`` package; without it only HTTP is served).
+  ``<root>/tls/`` (needs the ``cryptography`` package; without it only HTTP is served);
+- a small real job queue: a SQLite ``jobs`` table in ``<root>/state/jobs.sqlite3``. Every
+  ``JOB_EVERY``-th request to ``/`` or ``/api/ping`` enqueues a job, and so does
+  ``POST /jobs`` (``{"kind": "export"}``; kind ``fail`` always fails and ends dead after
+  ``MAX_ATTEMPTS``); a worker thread takes the oldest pending job and runs it.
+  ``GET /jobs/stats`` answers ``{"pending", "oldest_pending_age_s", "dead_1h", "dead_total",
+  "done_1h", "worker"}``. ``POST /admin/worker`` with ``{"running": false}`` stops the worker
+  (``true`` starts it again), from loopback only: that is how a stuck worker is simulated,
+  as is starting the service with ``DEMO_WORKER=off`` in its environment.
 
 The releases layout under ``<root>`` is the one a deploy tool leaves on an app host::
 
@@ -28,15 +36,18 @@ Run it through ``demo/serve`` (start, stop, status); this module is its server.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import http.server
 import json
 import os
 import random
+import sqlite3
 import ssl
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,26 +102,145 @@ def current_release(root: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+#: One job enqueued per this many requests to ``/`` and ``/api/ping``.
+JOB_EVERY = 10
+#: A job that failed this many times moves to ``dead``.
+MAX_ATTEMPTS = 3
+
+
+class JobQueue:
+    """A ``jobs`` table in SQLite and one worker thread that takes the oldest pending job."""
+
+    def __init__(self, path: Path, *, worker_running: bool = True) -> None:
+        self.path = path
+        self.running = threading.Event()
+        if worker_running:
+            self.running.set()
+        self._requests = 0
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
+                "status TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0, "
+                "queued_at REAL NOT NULL, started_at REAL, finished_at REAL, error TEXT)"
+            )
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def enqueue(self, kind: str = "export") -> int:
+        with self._connect() as con:
+            cursor = con.execute("INSERT INTO jobs (kind, queued_at) VALUES (?, ?)", (kind, time.time()))
+            return int(cursor.lastrowid or 0)
+
+    def request_seen(self) -> None:
+        """Count a request; every ``JOB_EVERY``-th enqueues a job, as an app's traffic does."""
+        with self._lock:
+            self._requests += 1
+            due = self._requests % JOB_EVERY == 0
+        if due:
+            self.enqueue("thumbnail")
+
+    def stats(self) -> dict[str, Any]:
+        now = time.time()
+        with self._connect() as con:
+            pending, oldest = con.execute(
+                "SELECT count(*), min(queued_at) FROM jobs WHERE status = 'pending'").fetchone()
+            dead_1h, dead_total, done_1h = con.execute(
+                "SELECT coalesce(sum(status = 'dead' AND finished_at > ?), 0), coalesce(sum(status = 'dead'), 0), "
+                "coalesce(sum(status = 'done' AND finished_at > ?), 0) FROM jobs", (now - 3600, now - 3600)).fetchone()
+        return {
+            "pending": pending,
+            "oldest_pending_age_s": round(now - oldest, 3) if oldest is not None else None,
+            "dead_1h": dead_1h,
+            "dead_total": dead_total,
+            "done_1h": done_1h,
+            "worker": "running" if self.running.is_set() else "stopped",
+        }
+
+    def work(self) -> None:
+        """The worker: take the oldest pending job, run it, mark it done (or dead)."""
+        while True:
+            self.running.wait()
+            if not self._run_one():
+                time.sleep(0.1)
+
+    def _run_one(self) -> bool:
+        with self._connect() as con:
+            row = con.execute("SELECT id, kind, attempts FROM jobs WHERE status = 'pending' "
+                              "ORDER BY queued_at LIMIT 1").fetchone()
+            if row is None:
+                return False
+            job, kind, attempts = row
+            con.execute("UPDATE jobs SET status = 'running', started_at = ? WHERE id = ?", (time.time(), job))
+            time.sleep(0.005)  # the work
+            if kind == "fail":
+                attempts += 1
+                status = "dead" if attempts >= MAX_ATTEMPTS else "pending"
+                con.execute("UPDATE jobs SET status = ?, attempts = ?, finished_at = ?, error = ? WHERE id = ?",
+                            (status, attempts, time.time(), "the job failed on purpose", job))
+            else:
+                con.execute("UPDATE jobs SET status = 'done', attempts = attempts + 1, finished_at = ? "
+                            "WHERE id = ?", (time.time(), job))
+        return True
+
+
 class DemoHandler(http.server.BaseHTTPRequestHandler):
     """Answers like a small application; logs each request the way nginx does."""
 
     server_version = "runbook-demo/1"
     root: Path = Path(".")
+    jobs: JobQueue | None = None
     log_lock = threading.Lock()
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         started = time.monotonic()
         release = current_release(self.root)
         path = self.path.split("?", 1)[0]
-        if path == "/healthz":
+        if path == "/jobs/stats" and self.jobs is not None:
+            status, body = 200, self.jobs.stats()
+        elif path == "/healthz":
             healthy = bool(release and release.get("healthy", True))
             status = 200 if healthy else 503
             body = {"status": "ok" if healthy else "unhealthy", "version": (release or {}).get("version")}
         elif path in ("/", "/api/ping"):
             time.sleep(min(random.lognormvariate(0.3, 0.5), 8) / 1000)  # a little work: 1 to 8 ms
             status, body = 200, {"pong": True, "version": (release or {}).get("version")}
+            if self.jobs is not None:
+                self.jobs.request_seen()
         else:
             status, body = 404, {"error": "not found"}
+        self.answer(status, body, release, started)
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        started = time.monotonic()
+        release = current_release(self.root)
+        path = self.path.split("?", 1)[0]
+        try:
+            length = min(int(self.headers.get("Content-Length") or 0), 4096)
+            data = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            data = None
+        if self.jobs is None or not isinstance(data, dict) or path not in ("/jobs", "/admin/worker"):
+            status, body = (404, {"error": "not found"}) if isinstance(data, dict) else (400, {"error": "bad JSON"})
+        elif path == "/jobs":
+            status, body = 201, {"id": self.jobs.enqueue(str(data.get("kind") or "export")[:40])}
+        elif self.client_address[0] != "127.0.0.1":
+            status, body = 403, {"error": "admin endpoints answer on loopback only"}
+        else:
+            (self.jobs.running.set if data.get("running", True) else self.jobs.running.clear)()
+            status, body = 200, {"worker": self.jobs.stats()["worker"]}
+        self.answer(status, body, release, started)
+
+    def answer(self, status: int, body: dict[str, Any], release: dict[str, Any] | None, started: float) -> None:
+        """Send ``body`` as JSON with the release's security headers, and log the request."""
         payload = (json.dumps(body) + "\n").encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -206,6 +336,9 @@ def serve(root: Path, host: str, port: int, tls_port: int, stop_with: int) -> No
     """Serve until SIGTERM, or until process ``stop_with`` (when not 0) has ended."""
     seed(root)
     DemoHandler.root = root
+    jobs = JobQueue(root / "state" / "jobs.sqlite3", worker_running=os.environ.get("DEMO_WORKER", "on") != "off")
+    DemoHandler.jobs = jobs
+    threading.Thread(target=jobs.work, daemon=True).start()
     servers: list[http.server.ThreadingHTTPServer] = []
     plain = http.server.ThreadingHTTPServer((host, port), DemoHandler)
     plain.daemon_threads = True

@@ -125,6 +125,19 @@ def check_lines(payload: Any) -> list[Text] | None:
     return lines
 
 
+SKIP_KEY = "runbook.skip"  # runbook.checks.skipping.SKIP_KEY, without importing the checks
+
+
+def skip_line(output: Any) -> Text | None:
+    """``SKIPPED: reason`` in yellow for an output of ``checks.skip``; None for other outputs."""
+    metadata = output.get("metadata")
+    marker = metadata.get(SKIP_KEY) if isinstance(metadata, dict) else None
+    if not isinstance(marker, dict):
+        return None
+    reason = marker.get("reason")
+    return Text.assemble(("SKIPPED", "yellow"), f": {strip_ansi(reason) if isinstance(reason, str) else ''}")
+
+
 def _failures(payload: Any) -> list[str]:
     """``name — detail`` of each failed check in a displayed check or report, as
     :class:`CheckFailed` names them."""
@@ -300,6 +313,10 @@ class ExecObserver:
                 self._failures_shown.update(_failures(data[CHECK_MIME]))
                 self._print_lines(lines)
                 return
+            skipped = skip_line(output)
+            if skipped is not None:
+                self._print_lines([skipped])
+                return
             text = data.get("text/plain", "")
             if text.endswith("(shown above)"):
                 return  # a report displayed again as a cell's value: its table is above
@@ -327,9 +344,11 @@ class ExecObserver:
             if record.failure and status != "succeeded" and not self._error_shown
             else ""
         )
-        mark = "✔" if status == "succeeded" else "✘"
+        mark, style = ("✔" if status == "succeeded" else "✘"), STATUS_STYLE.get(status, "default")
+        if status == "succeeded" and record.steps and all(s.status == "skipped" for s in record.steps):
+            mark, style, status = "–", "yellow", "skipped — verified nothing"  # as its page says
         self.console.print(
-            f"[{STATUS_STYLE.get(status, 'default')}]{mark} {status}{where}{reason}[/] "
+            f"[{style}]{mark} {status}{where}{reason}[/] "
             f"in {record.duration_s:.2f}s · {escape(str(folder))}"
         )
 

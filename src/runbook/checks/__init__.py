@@ -24,6 +24,12 @@ Example::
         http_endpoint("https://api.internal/health", expect_text="ok", warn_latency_ms=500),
         disk_usage("/var/lib/postgresql", warn_pct=80, fail_pct=90),
     )
+
+A step with nothing to check in a profile says so with :func:`skip`, and is recorded as
+skipped, not as a success::
+
+    if not pg_dsn:
+        skip("no pg_dsn in this profile: no PostgreSQL to check")
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from runbook.checks._support import FAIL, PASS, WARN
 from runbook.checks.databases import postgres_connect, postgres_query, sqlite_integrity
 from runbook.checks.host import disk_usage, file_freshness, memory_usage, process_running
 from runbook.checks.result import MIME_TYPE, CheckFailed, CheckResult, Report, checks_from_outputs, require
+from runbook.checks.skipping import skip
 from runbook.checks.tls import tls_certificate_endpoint, tls_certificate_file
 from runbook.checks.web import http_endpoint, security_headers, tcp_port
 
@@ -53,6 +60,7 @@ __all__ = [
     "process_running",
     "require",
     "security_headers",
+    "skip",
     "sqlite_integrity",
     "tcp_port",
     "tls_certificate_endpoint",

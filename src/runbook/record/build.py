@@ -188,7 +188,9 @@ def step_results(
     """Each step's outcome from papermill's per-cell metadata.
 
     The cell that was executing when a run timed out or was interrupted takes the run's
-    status; a cell that ran but left an error output (``continue_on_error``) failed.
+    status; a cell that ran but left an error output (``continue_on_error``) failed; a
+    cell that completed after ``checks.skip`` without displaying a check is ``skipped``,
+    with its reason. Pass the masked notebook: the reason is text from the run.
     """
     results = []
     for index, cell in enumerate(nb["cells"]):
@@ -197,17 +199,32 @@ def step_results(
             continue
         pm = cell.get("metadata", {}).get("papermill", {})
         status = _step_status(cell, pm, index, run_status, current_cell)
-        duration = pm.get("duration") if status != "skipped" else None
+        reason = _skip_reason(cell) if status == "succeeded" else None
+        ran = status != "skipped"
+        duration = pm.get("duration") if ran else None
         results.append(
             StepResult(
                 name=step,
-                status=status,
-                started_at=_iso_text(pm.get("start_time")) if status != "skipped" else None,
+                status="skipped" if reason is not None else status,
+                started_at=_iso_text(pm.get("start_time")) if ran else None,
                 duration_s=round(duration, 3) if isinstance(duration, (int, float)) else None,
                 effect=cell["metadata"].get("effect", "read"),
+                reason=reason,
             )
         )
     return tuple(results)
+
+
+def _skip_reason(cell: Mapping[str, Any]) -> str | None:
+    """Why a completed step checked nothing (``checks.skip``); None when it checked
+    something, or never said it skipped."""
+    from runbook.checks.result import checks_from_outputs
+    from runbook.checks.skipping import skip_reason
+
+    outputs = cell.get("outputs", [])
+    if checks_from_outputs(outputs):
+        return None  # it skipped one target but checked another: it verified something
+    return skip_reason(outputs)
 
 
 #: papermill's cell status, as a step status (a cell it never reached has none).

@@ -26,7 +26,7 @@ SECRET_MASK = "••••••"
 Status = Literal["succeeded", "failed", "timed_out", "interrupted", "abandoned"]
 """How a run ended (DESIGN.md, "Run store")."""
 StepStatus = Literal["succeeded", "failed", "timed_out", "interrupted", "skipped"]
-"""How one step ended; ``skipped`` when it never ran."""
+"""How one step ended; ``skipped`` when it never ran, or ran and said it had nothing to check."""
 CheckStatus = Literal["pass", "warn", "fail"]
 """What one check found."""
 
@@ -91,13 +91,18 @@ class Failure:
 
 @dataclass(frozen=True)
 class StepResult:
-    """One step's outcome, from papermill's per-cell metadata."""
+    """One step's outcome, from papermill's per-cell metadata.
+
+    ``reason`` is set for a step that ran and said it had nothing to check
+    (``checks.skip``): its status is then ``skipped``. Written only when set.
+    """
 
     name: str
     status: StepStatus
     started_at: str | None = None
     duration_s: float | None = None
     effect: str = "read"
+    reason: str | None = None
 
     @classmethod
     def from_dict(cls, data: Any) -> StepResult:
@@ -113,6 +118,7 @@ class StepResult:
             started_at=_optional(data, "started_at", str, None, where="steps[]"),
             duration_s=_number(data, "duration_s", where="steps[]"),
             effect=_optional(data, "effect", str, "read", where="steps[]"),
+            reason=_optional(data, "reason", str, None, where="steps[]"),
         )
 
 
@@ -277,6 +283,8 @@ EXIT_CODES: dict[Status, int] = {
 
 def _plain(value: Any) -> Any:
     """A field value as JSON-ready data: dataclasses as objects, tuples as lists."""
+    if isinstance(value, StepResult) and value.reason is None:  # records without skips keep their shape
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.name != "reason"}
     if isinstance(value, (RunbookFacts, Failure, StepResult, CheckResult, Notification)):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, (tuple, list)):

@@ -136,6 +136,7 @@ def _run_facts(
                 "name": s.name,
                 "status": STEP_LABELS.get(s.status, s.status),
                 "status_class": state_class(s.status),
+                "reason": s.reason or "",
                 "started_iso": iso_utc(s.started_at) if s.started_at else "-",
                 "took": duration(s.duration_s),
             }
@@ -194,7 +195,7 @@ def _step_outputs(
 
 
 def _step_meta(step: Any, result: Any, templates: Templates) -> str:
-    """The step's header: status badge, name, when it ran and took, whether it writes."""
+    """The step's header: status badge, name, why it skipped, when it ran and took, whether it writes."""
     status = result.status if result else "not run"
     ran = result is not None and bool(result.started_at)
     return str(
@@ -207,6 +208,7 @@ def _step_meta(step: Any, result: Any, templates: Templates) -> str:
             iso_utc(result.started_at) if ran else None,
             duration(result.duration_s) if ran else None,
             step.effect == "write",
+            result.reason if result else None,
         )
     )
 

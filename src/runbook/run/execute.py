@@ -656,7 +656,6 @@ def _record(
     redact = session.redactor
     if failure is not None:
         failure = replace(failure, message=redact.text(failure.message))
-    nb = session.notebook
     return build_record(
         RunFacts(
             run_id=pending.run_id,
@@ -664,7 +663,7 @@ def _record(
             status=status,
             finished_at=finished,
             failure=failure,
-            steps=step_results(nb, status, session.current_cell) if nb is not None else (),
+            steps=step_results(masked_nb, status, session.current_cell) if masked_nb is not None else (),
             checks=checks_in(masked_nb),
             approved_by=planned.approved_by,
             tool=tool_versions(),

@@ -8,7 +8,7 @@ succeeds: a check that cannot fail, which ``runbook check`` reports.
 The judgement reads the code, without running it, and is conservative: a step *skips* in
 a profile when, with the profile's values (and the runbook's defaults) for the parameters,
 at least one top-level ``if`` on parameters takes a branch, and every statement the step
-would run is an import, a definition, an assignment, a ``print(...)``, ``pass``, or such
+would run is an import, a definition, an assignment, a ``print(...)`` or ``checks.skip(...)``, ``pass``, or such
 an ``if``/``for``/``try`` around them. An ``assert``, a ``raise``, a ``with`` or a call
 other than ``print`` (``display(...)``, ``report.raise_for_failures()``) checks something,
 and an ``if`` that depends on anything but parameters (and names assigned from them, like
@@ -172,7 +172,14 @@ def _remember(node: ast.Assign, names: dict[str, Any]) -> None:
 
 
 def _is_print(call: ast.expr) -> bool:
-    return isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "print"
+    """``print(...)``, or ``checks.skip(...)``/``skip(...)``: says something, checks nothing."""
+    if not isinstance(call, ast.Call):
+        return False
+    func = call.func
+    return (isinstance(func, ast.Name) and func.id in ("print", "skip")) or (
+        isinstance(func, ast.Attribute) and func.attr == "skip" and isinstance(func.value, ast.Name)
+        and func.value.id == "checks"
+    )
 
 
 def _evaluate(node: ast.expr, names: dict[str, Any]) -> Any:

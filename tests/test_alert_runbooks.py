@@ -222,6 +222,8 @@ def test_job_queue_fails_on_a_job_waiting_past_30_minutes(handbook: Path, pg_job
         "--env",
         "ci",
         "-p",
+        "jobs_url=",
+        "-p",
         f"jobs_table={pg_jobs}.jobs",
         "-p",
         f"dead_table={pg_jobs}.jobs_dead",
@@ -234,7 +236,7 @@ def test_job_queue_fails_on_a_job_waiting_past_30_minutes(handbook: Path, pg_job
 
 @pytest.mark.kernel
 def test_job_queue_says_there_is_no_queue_in_a_database_without_one(handbook: Path, pg_jobs: str) -> None:
-    done = run(handbook, "exec", "job-queue", "--env", "ci", "-p", "jobs_table=no_such_jobs")
+    done = run(handbook, "exec", "job-queue", "--env", "ci", "-p", "jobs_url=", "-p", "jobs_table=no_such_jobs")
 
     assert done.returncode == 0, done.stdout
     assert "has no table 'no_such_jobs': there is no job queue here to check" in done.stdout

@@ -101,6 +101,10 @@ def test_the_terminal_list_and_page_say_skipped_not_succeeded(
     listed = {i["slug"]: i for i in json.loads(run_cli(project, "list", "--json")[1])}
     assert listed["job-queue"]["state"] == "skipped"
     assert "job-queue" in [d["slug"] for d in json.loads(run_cli(project, "due", "--json")[1])]
+    history = run_cli(project, "runs", "job-queue")[1]
+    assert " skipped " in history and " succeeded " not in history, history
+    shown = run_cli(project, "show", "job-queue")[1]
+    assert " skipped " in shown.split("Recent runs")[1] and " succeeded " not in shown.split("Recent runs")[1]
 
     metrics = run_cli(project, "metrics")[1]
     success_lines = [line for line in metrics.splitlines() if line.startswith("runbook_last_success_timestamp")]

@@ -303,12 +303,13 @@ def _run_row(record: Any) -> list[str]:
     from rich.markup import escape
 
     from runbook.console import styled_status, when
+    from runbook.record.standing import run_state
 
     took = f"{record.duration_s:.1f}s" if record.duration_s is not None else "-"
     return [
         record.run_id,
         escape(record.slug),
-        styled_status(record.status),
+        styled_status(run_state(record)),
         escape(record.environment or "-"),
         when(record.started_at),
         took,

@@ -29,6 +29,7 @@ STATUS_STYLE = {
     "interrupted": "yellow",
     "abandoned": "yellow",
     "stale": "yellow",
+    "skipped": "yellow",
     "never run": "dim",
 }
 

@@ -63,9 +63,19 @@ SECURITY_HEADERS = {
 #: 1.4.0 the one to roll back to, 1.6.0 the next deploy, with one migration not yet applied.
 SEED_RELEASES = (
     ("1.4.0", ("0001_create_orders.sql", "0002_add_orders_placed_at_index.sql")),
-    ("1.5.0", ("0001_create_orders.sql", "0002_add_orders_placed_at_index.sql", "0003_add_customers_email.sql")),
-    ("1.6.0", ("0001_create_orders.sql", "0002_add_orders_placed_at_index.sql", "0003_add_customers_email.sql",
-               "0004_add_orders_status.sql")),
+    (
+        "1.5.0",
+        ("0001_create_orders.sql", "0002_add_orders_placed_at_index.sql", "0003_add_customers_email.sql"),
+    ),
+    (
+        "1.6.0",
+        (
+            "0001_create_orders.sql",
+            "0002_add_orders_placed_at_index.sql",
+            "0003_add_customers_email.sql",
+            "0004_add_orders_status.sql",
+        ),
+    ),
 )
 SEED_CURRENT = "1.5.0"
 
@@ -77,7 +87,9 @@ def seed(root: Path) -> None:
         (folder / "migrations").mkdir(parents=True, exist_ok=True)
         release = folder / "release.json"
         if not release.exists():
-            release.write_text(json.dumps({"version": version, "healthy": True, "omit_headers": []}, indent=2) + "\n")
+            release.write_text(
+                json.dumps({"version": version, "healthy": True, "omit_headers": []}, indent=2) + "\n"
+            )
         for name in migrations:
             path = folder / "migrations" / name
             if not path.exists():
@@ -152,10 +164,14 @@ class JobQueue:
         now = time.time()
         with self._connect() as con:
             pending, oldest = con.execute(
-                "SELECT count(*), min(queued_at) FROM jobs WHERE status = 'pending'").fetchone()
+                "SELECT count(*), min(queued_at) FROM jobs WHERE status = 'pending'"
+            ).fetchone()
             dead_1h, dead_total, done_1h = con.execute(
-                "SELECT coalesce(sum(status = 'dead' AND finished_at > ?), 0), coalesce(sum(status = 'dead'), 0), "
-                "coalesce(sum(status = 'done' AND finished_at > ?), 0) FROM jobs", (now - 3600, now - 3600)).fetchone()
+                "SELECT coalesce(sum(status = 'dead' AND finished_at > ?), 0), "
+                "coalesce(sum(status = 'dead'), 0), "
+                "coalesce(sum(status = 'done' AND finished_at > ?), 0) FROM jobs",
+                (now - 3600, now - 3600),
+            ).fetchone()
         return {
             "pending": pending,
             "oldest_pending_age_s": round(now - oldest, 3) if oldest is not None else None,
@@ -174,8 +190,9 @@ class JobQueue:
 
     def _run_one(self) -> bool:
         with self._connect() as con:
-            row = con.execute("SELECT id, kind, attempts FROM jobs WHERE status = 'pending' "
-                              "ORDER BY queued_at LIMIT 1").fetchone()
+            row = con.execute(
+                "SELECT id, kind, attempts FROM jobs WHERE status = 'pending' ORDER BY queued_at LIMIT 1"
+            ).fetchone()
             if row is None:
                 return False
             job, kind, attempts = row
@@ -184,11 +201,15 @@ class JobQueue:
             if kind == "fail":
                 attempts += 1
                 status = "dead" if attempts >= MAX_ATTEMPTS else "pending"
-                con.execute("UPDATE jobs SET status = ?, attempts = ?, finished_at = ?, error = ? WHERE id = ?",
-                            (status, attempts, time.time(), "the job failed on purpose", job))
+                con.execute(
+                    "UPDATE jobs SET status = ?, attempts = ?, finished_at = ?, error = ? WHERE id = ?",
+                    (status, attempts, time.time(), "the job failed on purpose", job),
+                )
             else:
-                con.execute("UPDATE jobs SET status = 'done', attempts = attempts + 1, finished_at = ? "
-                            "WHERE id = ?", (time.time(), job))
+                con.execute(
+                    "UPDATE jobs SET status = 'done', attempts = attempts + 1, finished_at = ? WHERE id = ?",
+                    (time.time(), job),
+                )
         return True
 
 
@@ -229,7 +250,9 @@ class DemoHandler(http.server.BaseHTTPRequestHandler):
         except ValueError:
             data = None
         if self.jobs is None or not isinstance(data, dict) or path not in ("/jobs", "/admin/worker"):
-            status, body = (404, {"error": "not found"}) if isinstance(data, dict) else (400, {"error": "bad JSON"})
+            status, body = (
+                (404, {"error": "not found"}) if isinstance(data, dict) else (400, {"error": "bad JSON"})
+            )
         elif path == "/jobs":
             status, body = 201, {"id": self.jobs.enqueue(str(data.get("kind") or "export")[:40])}
         elif self.client_address[0] != "127.0.0.1":
@@ -239,7 +262,9 @@ class DemoHandler(http.server.BaseHTTPRequestHandler):
             status, body = 200, {"worker": self.jobs.stats()["worker"]}
         self.answer(status, body, release, started)
 
-    def answer(self, status: int, body: dict[str, Any], release: dict[str, Any] | None, started: float) -> None:
+    def answer(
+        self, status: int, body: dict[str, Any], release: dict[str, Any] | None, started: float
+    ) -> None:
         """Send ``body`` as JSON with the release's security headers, and log the request."""
         payload = (json.dumps(body) + "\n").encode()
         self.send_response(status)
@@ -259,8 +284,10 @@ class DemoHandler(http.server.BaseHTTPRequestHandler):
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000")
         referer = self.headers.get("Referer", "-")
         agent = self.headers.get("User-Agent", "-")
-        line = (f'{self.client_address[0]} - - [{now}] "{self.requestline}" {status} {size} '
-                f'"{referer}" "{agent}" {seconds:.3f}\n')
+        line = (
+            f'{self.client_address[0]} - - [{now}] "{self.requestline}" {status} {size} '
+            f'"{referer}" "{agent}" {seconds:.3f}\n'
+        )
         with self.log_lock, open(self.root / "logs" / "access.log", "a", encoding="utf-8") as log:
             log.write(line)
 
@@ -308,16 +335,34 @@ def certificate(folder: Path) -> tuple[Path, Path] | None:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "runbook demo service")])
     public = key.public_key()
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(public)
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=90))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
@@ -325,8 +370,11 @@ def certificate(folder: Path) -> tuple[Path, Path] | None:
     )
     tmp = key_path.with_name(key_path.name + ".tmp")
     with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     os.replace(tmp, key_path)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
@@ -336,7 +384,9 @@ def serve(root: Path, host: str, port: int, tls_port: int, stop_with: int) -> No
     """Serve until SIGTERM, or until process ``stop_with`` (when not 0) has ended."""
     seed(root)
     DemoHandler.root = root
-    jobs = JobQueue(root / "state" / "jobs.sqlite3", worker_running=os.environ.get("DEMO_WORKER", "on") != "off")
+    jobs = JobQueue(
+        root / "state" / "jobs.sqlite3", worker_running=os.environ.get("DEMO_WORKER", "on") != "off"
+    )
     DemoHandler.jobs = jobs
     threading.Thread(target=jobs.work, daemon=True).start()
     servers: list[http.server.ThreadingHTTPServer] = []

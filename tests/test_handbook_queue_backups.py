@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from test_handbook import checks_of, copy_project, demo, move_demo_ports, run, started
 
 pytestmark = pytest.mark.kernel
@@ -41,7 +40,9 @@ def post(port: int, path: str, body: dict[str, object]) -> dict[str, object]:
         return json.load(response)  # type: ignore[no-any-return]
 
 
-def test_job_queue_reads_the_demo_queue_and_fails_when_its_worker_is_stuck(demo_copy: tuple[Path, int]) -> None:
+def test_job_queue_reads_the_demo_queue_and_fails_when_its_worker_is_stuck(
+    demo_copy: tuple[Path, int],
+) -> None:
     project, port = demo_copy
     post(port, "/jobs", {"kind": "export"})
 

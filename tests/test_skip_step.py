@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conftest import Result, code, params_cell, runbook_md
 
 pytestmark = pytest.mark.kernel
@@ -80,7 +79,10 @@ def test_a_runbook_whose_steps_call_skip_is_stored_with_skipped_steps_and_their_
 
     assert exit_code == 0, err
     assert record["status"] == "succeeded"
-    assert [(s["name"], s["status"]) for s in record["steps"]] == [("measure", "skipped"), ("judge", "skipped")]
+    assert [(s["name"], s["status"]) for s in record["steps"]] == [
+        ("measure", "skipped"),
+        ("judge", "skipped"),
+    ]
     reason = record["steps"][0]["reason"]
     assert reason.startswith("no pg_dsn in this profile: nothing to read xxx"), "one line, no ANSI codes"
     assert len(reason) == 300 and reason.endswith("…")
@@ -107,15 +109,22 @@ def test_the_terminal_list_and_page_say_skipped_not_succeeded(
     assert " skipped " in shown.split("Recent runs")[1] and " succeeded " not in shown.split("Recent runs")[1]
 
     metrics = run_cli(project, "metrics")[1]
-    success_lines = [line for line in metrics.splitlines() if line.startswith("runbook_last_success_timestamp")]
-    assert not [line for line in success_lines if 'runbook="job-queue"' in line], "verified nothing: no success"
+    success_lines = [
+        line for line in metrics.splitlines() if line.startswith("runbook_last_success_timestamp")
+    ]
+    assert not [line for line in success_lines if 'runbook="job-queue"' in line], (
+        "verified nothing: no success"
+    )
     assert [line for line in success_lines if 'runbook="half-checked"' in line]
 
     exit_code, _, err = run_cli(project, "render", "--out", "out")
     assert exit_code == 0, err
     page = (project / "out" / "runbooks" / "jobs" / "job-queue.md").read_text()
     assert "skipped — verified nothing" in page
-    assert '<span class="rb-step__reason">nothing was measured | so nothing to &lt;b&gt;judge&lt;/b&gt;</span>' in page
+    assert (
+        '<span class="rb-step__reason">nothing was measured | so nothing to &lt;b&gt;judge&lt;/b&gt;</span>'
+        in page
+    )
 
 
 def test_a_runbook_with_one_skipped_and_one_checked_step_is_not_skipped(
@@ -126,7 +135,10 @@ def test_a_runbook_with_one_skipped_and_one_checked_step_is_not_skipped(
     (record,) = records(project, "half-checked")
 
     assert exit_code == 0, err
-    assert [(s["name"], s["status"]) for s in record["steps"]] == [("prometheus", "skipped"), ("disk", "succeeded")]
+    assert [(s["name"], s["status"]) for s in record["steps"]] == [
+        ("prometheus", "skipped"),
+        ("disk", "succeeded"),
+    ]
     assert "reason" not in record["steps"][1], "a step that displayed a check verified something"
     assert "✔ succeeded" in err.splitlines()[-1]
     listed = {i["slug"]: i for i in json.loads(run_cli(project, "list", "--json")[1])}

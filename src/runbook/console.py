@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable, Collection
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Callable, Collection
 from typing import IO, Any, cast
 
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -203,7 +203,7 @@ def standings_table(standings: list[Any], *, wide: bool, width: int | None = Non
     if not wide and width is not None:
         widths[2] = max(10, width - sum(widths) + widths[2] - 2 * (len(header) - 1))
     grid = Table(box=None, pad_edge=False, header_style="bold")
-    for column, size in zip(header, widths):
+    for column, size in zip(header, widths, strict=True):
         grid.add_column(column, no_wrap=True, overflow="ellipsis", min_width=size, max_width=size)
     status_at = len(header) - 2
     for row in rows:
@@ -349,8 +349,7 @@ class ExecObserver:
         if status == "succeeded" and record.steps and all(s.status == "skipped" for s in record.steps):
             mark, style, status = "–", "yellow", "skipped — verified nothing"  # as its page says
         self.console.print(
-            f"[{style}]{mark} {status}{where}{reason}[/] "
-            f"in {record.duration_s:.2f}s · {escape(str(folder))}"
+            f"[{style}]{mark} {status}{where}{reason}[/] in {record.duration_s:.2f}s · {escape(str(folder))}"
         )
 
     def stop(self) -> None:

@@ -381,7 +381,9 @@ def _step(
     where = f"step {index + 1} ({name})"
     effect = meta.get("effect", "read")
     if effect not in EFFECTS:
-        raise _notebook_error(rel, f"{where}: effect={effect!r}; expected read or write", lines.fence(cell_index))
+        raise _notebook_error(
+            rel, f"{where}: effect={effect!r}; expected read or write", lines.fence(cell_index)
+        )
     timeout_s = None
     if meta.get("timeout") is not None:
         try:
@@ -395,7 +397,9 @@ def _step(
     continue_on_error = meta.get("continue_on_error", False)
     if not isinstance(continue_on_error, bool):
         raise _notebook_error(
-            rel, f"{where}: continue_on_error={continue_on_error!r}; expected true or false", lines.fence(cell_index)
+            rel,
+            f"{where}: continue_on_error={continue_on_error!r}; expected true or false",
+            lines.fence(cell_index),
         )
     return Step(
         name=name,

@@ -8,9 +8,10 @@ succeeds: a check that cannot fail, which ``runbook check`` reports.
 The judgement reads the code, without running it, and is conservative: a step *skips* in
 a profile when, with the profile's values (and the runbook's defaults) for the parameters,
 at least one top-level ``if`` on parameters takes a branch, and every statement the step
-would run is an import, a definition, an assignment, a ``print(...)`` or ``checks.skip(...)``, ``pass``, or such
-an ``if``/``for``/``try`` around them. An ``assert``, a ``raise``, a ``with`` or a call
-other than ``print`` (``display(...)``, ``report.raise_for_failures()``) checks something,
+would run is an import, a definition, an assignment, a ``print(...)`` or
+``checks.skip(...)``, ``pass``, or such an ``if``/``for``/``try`` around them. An
+``assert``, a ``raise``, a ``with`` or a call other than ``print`` (``display(...)``,
+``report.raise_for_failures()``) checks something,
 and an ``if`` that depends on anything but parameters (and names assigned from them, like
 ``enabled = bool(pg_dsn)``) or on a ``${VAR}`` reference is assumed to run its checks.
 """
@@ -177,7 +178,9 @@ def _is_print(call: ast.expr) -> bool:
         return False
     func = call.func
     return (isinstance(func, ast.Name) and func.id in ("print", "skip")) or (
-        isinstance(func, ast.Attribute) and func.attr == "skip" and isinstance(func.value, ast.Name)
+        isinstance(func, ast.Attribute)
+        and func.attr == "skip"
+        and isinstance(func.value, ast.Name)
         and func.value.id == "checks"
     )
 

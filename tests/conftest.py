@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,11 @@ import pytest
 import yaml
 
 Result = tuple[int, str, str]
+
+REPO = Path(__file__).resolve().parents[1]
+#: What a copy of the example handbook needs to run and build: its config, sources,
+#: profiles, overrides, alert rules and the demo service the local profile checks.
+HANDBOOK = ("mkdocs.yml", "docs", "runbooks", "environments", "overrides", "deploy", "demo")
 
 # A suite started in the background by a non-interactive shell (`cmd &`) inherits SIGINT
 # ignored, and so would every `runbook exec` it starts: the tests that press Ctrl-C would
@@ -258,3 +264,34 @@ def finish(process: subprocess.Popen[str], timeout: float = 30) -> tuple[str, st
             process.kill()
             _, stacks = process.communicate()
         pytest.fail(f"{process.args} did not exit within {timeout} s; its threads:\n{stacks[-8000:]}")
+
+
+def copy_handbook(project: Path) -> Path:
+    """A copy of the repository's example handbook at ``project`` (created), for tests that
+    run or build it without touching the checkout."""
+    project.mkdir(parents=True, exist_ok=True)
+    for name in HANDBOOK:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, project / name)
+    return project
+
+
+def handbook_cli(project: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``python -m runbook ARGS`` in ``project`` without the caller's ``RUNBOOK_*`` and
+    ``PG_*`` variables; stdout and stderr as one text, since a run's live output goes to
+    stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNBOOK_", "PG_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "runbook", *args],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )

@@ -14,17 +14,16 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from conftest import copy_handbook, handbook_cli
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "deploy" / "prometheus"
-SOURCES = ("mkdocs.yml", "docs", "runbooks", "environments", "overrides", "deploy")
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PROMTOOL = shutil.which("promtool")
 PROMETHEUS = shutil.which("prometheus")
@@ -36,32 +35,12 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNBOOK_", "PG_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "runbook", *args],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,  # the live output of a run goes to stderr: read both as one
-        text=True,
-        timeout=600,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+run = handbook_cli
 
 
 @pytest.fixture(scope="module")
 def handbook(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = tmp_path_factory.mktemp("alerts") / "project"
-    project.mkdir()
-    for name in SOURCES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, project / name)
-        else:
-            shutil.copy2(source, project / name)
-    return project
+    return copy_handbook(tmp_path_factory.mktemp("alerts") / "project")
 
 
 def test_every_alert_in_the_shipped_rule_files_has_a_runbook(handbook: Path) -> None:

@@ -19,7 +19,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import psutil
 import pytest
 import yaml
 from browser import blocked_requests, chromium_page, launch_chromium, search_results, serve_site
+from conftest import copy_handbook
 from test_site import copy_fixture
 
 OTHER_ENGINES = ["properdocs", "zensical"]
@@ -333,23 +333,13 @@ def build_once(handbook: Path, engine: str) -> Path:
 
 # -- the repository's own handbook ---------------------------------------------------------
 
-REPO = Path(__file__).resolve().parents[1]
-HANDBOOK_SOURCES = ("mkdocs.yml", "docs", "runbooks", "environments", "overrides", "deploy")
 
 
 @pytest.fixture(scope="module")
 def repo_handbook(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The repository's handbook (its own mkdocs.yml: Material features, tags, alert rules),
     without runs: every runbook page shows "never run"."""
-    project = tmp_path_factory.mktemp("repo-handbook") / "project"
-    project.mkdir()
-    for name in HANDBOOK_SOURCES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, project / name)
-        else:
-            shutil.copy2(source, project / name)
-    return project
+    return copy_handbook(tmp_path_factory.mktemp("repo-handbook") / "project")
 
 
 def faq_questions(project: Path) -> set[str]:

@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import copy_handbook
 
 from runbook.source.project import Project
 from runbook.store import open_store
 
-REPO = Path(__file__).resolve().parents[1]
-SOURCES = ("mkdocs.yml", "docs", "runbooks", "environments", "overrides", "deploy", "demo")
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 pytestmark = pytest.mark.kernel
@@ -52,15 +51,7 @@ def run(
     )
 
 
-def copy_project(project: Path) -> Path:
-    project.mkdir()
-    for name in SOURCES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, project / name)
-        else:
-            shutil.copy2(source, project / name)
-    return project
+copy_project = copy_handbook
 
 
 def free_port_pair() -> tuple[int, int]:

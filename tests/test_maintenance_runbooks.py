@@ -8,43 +8,22 @@ from __future__ import annotations
 
 import datetime
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import copy_handbook, handbook_cli
 
-REPO = Path(__file__).resolve().parents[1]
-SOURCES = ("mkdocs.yml", "docs", "runbooks", "environments", "overrides", "deploy")
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 pytestmark = pytest.mark.kernel
 
 
-def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNBOOK_", "PG_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "runbook", *args],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=600,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+run = handbook_cli
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in SOURCES:
-        source = REPO / name
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, root / name)
-    return root
+    return copy_handbook(tmp_path / "project")
 
 
 @pytest.fixture

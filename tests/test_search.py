@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,10 +32,10 @@ from browser import (
     serve_site,
     shown_result_urls,
 )
+from conftest import copy_handbook
 from markdown.extensions.toc import slugify
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = ("mkdocs.yml", "docs", "runbooks", "environments", "overrides", "deploy")
 #: Read-only runbooks that take a second in the ``local`` profile: their runs give the site
 #: run pages, and their outputs appear on their runbook pages.
 RUN_FIRST = ("host-facts", "disk-space")
@@ -104,14 +103,7 @@ def runbook_cli(project: Path, *args: str) -> None:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The handbook with two runs, built strictly; returns the ``site`` folder."""
-    project = tmp_path_factory.mktemp("search") / "handbook"
-    project.mkdir()
-    for name in SOURCES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, project / name)
-        else:
-            shutil.copy2(source, project / name)
+    project = copy_handbook(tmp_path_factory.mktemp("search") / "handbook")
     for slug in RUN_FIRST:
         runbook_cli(project, "exec", slug, "--env", "local")
     return build_mkdocs_site(project)

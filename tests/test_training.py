@@ -6,18 +6,14 @@ healthy. Pages run for real (a kernel per page) in a copy of the project.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import copy_handbook, handbook_cli
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINING = REPO / "docs" / "training"
-SOURCES = ("mkdocs.yml", "docs", "runbooks", "environments", "overrides", "deploy")
 CELL = re.compile(r'^```python name="([^"]+)"[^\n]*\n(.*?)^```', re.S | re.M)
 
 
@@ -25,29 +21,12 @@ def cells(page: Path) -> list[tuple[str, str]]:
     return CELL.findall(page.read_text("utf-8"))
 
 
-def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNBOOK_", "PG_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "runbook", *args],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=600,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+run = handbook_cli
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in SOURCES:
-        source = REPO / name
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, root / name)
-    return root
+    return copy_handbook(tmp_path / "project")
 
 
 @pytest.mark.parametrize("level", ["l1", "l2", "l3", "l4"])

@@ -17,15 +17,16 @@ Loaded by ``run.py`` (``--only site`` runs this group alone). What is measured
    own cost).
    A third line builds the 1,000 runbooks from a fresh clone with ``runbook build
    --engine zensical`` (render the pages, then Zensical builds them) against the same
-   plain ``mkdocs build`` of the sources; goal: faster than it (below 1.0x). It is left
-   out, with a note, when Zensical is not installed (``pip install -e '.[zensical]'``;
-   ``make install`` installs it).
+   plain ``mkdocs build`` of the sources; goal: faster than it (below 1.0x). For the
+   record, a fourth line builds with Zensical and warm caches (Runbook's, and Zensical's
+   own in ``.runbook/engines/zensical/.cache``). Both are left out, with a note, when
+   Zensical is not installed (``pip install -e '.[zensical]'``; ``make install`` has it).
    Every build figure comes from one interleaved series (500, 1,000, rendered, fresh,
-   warm, zensical, sources, 500, ...), after a warm-up build of a one-runbook project (it loads
-   MkDocs, Material and the plugin from disk once). Before each build ``site/`` is
-   removed; for the 500 and 1,000 lines the render cache (``.runbook/cache/render``) is
-   emptied too, but the parse cache (``.runbook/cache/parse``) is kept warm: a full
-   rebuild on a working checkout.
+   warm, zensical fresh, zensical warm, sources, 500, ...), after a warm-up build of a
+   one-runbook project (it loads MkDocs, Material and the plugin from disk once). Before
+   each build ``site/`` is removed; for the 500 and 1,000 lines the render cache
+   (``.runbook/cache/render``) is emptied too, but the parse cache
+   (``.runbook/cache/parse``) is kept warm: a full rebuild on a working checkout.
 3. Re-render after one runbook of 1,000 changes, against a full render, the way
    ``runbook serve`` does it: one long-lived process renders the site (``render_project``),
    and on every change renders it again. In one ``python -c`` process, after a first
@@ -516,6 +517,12 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
         large,
         lambda: fresh_clone(large),
     )
+    zensical_warm = Variant(
+        f"build {LARGE} --engine zensical warm caches",
+        [RUNBOOK, "build", "--engine", "zensical"],
+        large,
+        lambda: warm_caches(large),
+    )
     source_large = Variant(
         f"mkdocs build {LARGE} sources",
         [PYTHON, "-m", "mkdocs", "build", "-q", "-f", source_yml],
@@ -528,14 +535,22 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
         file=sys.stderr,
     )
     builds = [build_small, build_large, static_large, fresh_large, warm_large, source_large]
-    engines_note = "--engine zensical: measured from a fresh clone, Zensical's own process included"
+    engines_note = (
+        "--engine zensical: from a fresh clone (no .runbook/, so no Zensical cache either) and with "
+        "warm caches; Zensical's own process included"
+    )
     if zensical_installed():
-        builds.insert(-1, zensical_large)
+        builds[-1:-1] = [zensical_large, zensical_warm]
     else:
         engines_note = "--engine zensical: not measured, Zensical is not installed (make install)"
     sample(builds, build_runs, warm_up=False)
     zensical_lines = (
-        [Measurement(f"build {LARGE} --engine zensical vs plain sources", zensical_large, source_large, 1.0)]
+        [
+            Measurement(
+                f"build {LARGE} --engine zensical vs plain sources", zensical_large, source_large, 1.0
+            ),
+            Measurement("  same, warm caches", zensical_warm, source_large, None),
+        ]
         if zensical_large.samples
         else []
     )
@@ -597,7 +612,8 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
             f"{warm_large.cpu_median / source_large.cpu_median:.2f}x, rendered pages "
             f"{static_large.cpu_median / source_large.cpu_median:.2f}x"
             + (
-                f", --engine zensical {zensical_large.cpu_median / source_large.cpu_median:.2f}x"
+                f", --engine zensical {zensical_large.cpu_median / source_large.cpu_median:.2f}x fresh, "
+                f"{zensical_warm.cpu_median / source_large.cpu_median:.2f}x warm"
                 if zensical_large.cpu_samples
                 else ""
             ),

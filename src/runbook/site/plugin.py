@@ -76,7 +76,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             existing = files.get_file_from_path(path)
             if existing is not None:
                 files.remove(existing)
-        self.run_pages = set(site.hidden)
+        self.run_pages = {path for path in site.hidden if path.startswith(RUNS_PREFIX)}
         for path, markdown in site.pages.items():
             inclusion = InclusionLevel.NOT_IN_NAV if path in site.hidden else InclusionLevel.UNDEFINED
             files.append(File.generated(config, path, content=markdown, inclusion=inclusion))

@@ -35,14 +35,21 @@ def run_pages(site: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def sites(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    shared = build(copy_fixture(tmp_path_factory.mktemp("shared") / "handbook"))
-    project = copy_fixture(tmp_path_factory.mktemp("plain") / "handbook")
-    override = project / "overrides" / "runbook" / "run.html"
+def shared_and_plain(tmp: Path, mkdocs_yml_tail: str = "") -> tuple[Path, Path]:
+    """The fixture built as shipped, and built with Material's own page for run pages."""
+    projects = copy_fixture(tmp / "shared"), copy_fixture(tmp / "plain")
+    override = projects[1] / "overrides" / "runbook" / "run.html"
     override.parent.mkdir(parents=True)
     override.write_text(PLAIN_RUN_TEMPLATE, "utf-8")
-    return shared, build(project)
+    for project in projects:
+        with (project / "mkdocs.yml").open("a", encoding="utf-8") as config:
+            config.write(mkdocs_yml_tail)
+    return build(projects[0]), build(projects[1])
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return shared_and_plain(tmp_path_factory.mktemp("sites"))
 
 
 def test_run_pages_read_the_same_as_materials_own(sites: tuple[Path, Path]) -> None:
@@ -62,3 +69,16 @@ def test_the_navigation_drawer_of_a_run_page_leads_to_every_runbook(sites: tuple
             links = re.findall(rf'href="((?:\.\./)+{runbook})"', drawer.group(0))
             assert links, f"{name}: no link to {runbook}"
             assert (page.parent / links[0] / "index.html").resolve().is_file()
+
+
+def test_a_run_page_listed_in_the_nav_gets_a_navigation_of_its_own(tmp_path: Path) -> None:
+    run = next((Path(__file__).parent / "fixtures" / "site" / "runs" / "broken-check").iterdir())
+    nav = (
+        "nav:\n  - index.md\n  - runbooks/ops/showcase.md\n"
+        f"  - Last broken check: runs/broken-check/{run.name}.md\n"
+    )
+    shared, plain = shared_and_plain(tmp_path, nav)
+    pages = run_pages(shared)
+    assert pages == run_pages(plain)
+    listed = pages[f"runs/broken-check/{run.name}/index.html"]
+    assert re.search(r"md-nav__link--active[^>]*>.*?Last broken check", listed, re.S)

@@ -17,7 +17,8 @@ exec and help: against papermill.
    Goal: at most 0.5x.
 
 site: ``runbook build`` of 1,000 runbooks against 500 and against a plain ``mkdocs
-build`` of the same pages, and re-rendering after one runbook changes against a full
+build`` of the same pages (from a fresh clone, with warm caches, and with ``--engine
+zensical`` when Zensical is installed), and re-rendering after one runbook changes against a full
 render, in generated projects; see ``site.py``.
 
 store: ``runbook build`` of 1,000 runbooks with their runs on a shared store (moto's S3

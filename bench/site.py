@@ -15,12 +15,18 @@ Loaded by ``run.py`` (``--only site`` runs this group alone). What is measured
    the generated pages cost MkDocs over the hand-written ones), and ``runbook build`` with
    only its parse cache warm against the plain build of its rendered pages (the plugin's
    own cost).
+   A third line builds the 1,000 runbooks from a fresh clone with ``runbook build
+   --engine zensical`` (render the pages, then Zensical builds them) against the same
+   plain ``mkdocs build`` of the sources; goal: faster than it (below 1.0x). For the
+   record, a fourth line builds with Zensical and warm caches (Runbook's, and Zensical's
+   own in ``.runbook/engines/zensical/.cache``). Both are left out, with a note, when
+   Zensical is not installed (``pip install -e '.[zensical]'``; ``make install`` has it).
    Every build figure comes from one interleaved series (500, 1,000, rendered, fresh,
-   warm, sources, 500, ...), after a warm-up build of a one-runbook project (it loads
-   MkDocs, Material and the plugin from disk once). Before each build ``site/`` is
-   removed; for the 500 and 1,000 lines the render cache (``.runbook/cache/render``) is
-   emptied too, but the parse cache (``.runbook/cache/parse``) is kept warm: a full
-   rebuild on a working checkout.
+   warm, zensical fresh, zensical warm, sources, 500, ...), after a warm-up build of a
+   one-runbook project (it loads MkDocs, Material and the plugin from disk once). Before
+   each build ``site/`` is removed; for the 500 and 1,000 lines the render cache
+   (``.runbook/cache/render``) is emptied too, but the parse cache
+   (``.runbook/cache/parse``) is kept warm: a full rebuild on a working checkout.
 3. Re-render after one runbook of 1,000 changes, against a full render, the way
    ``runbook serve`` does it: one long-lived process renders the site (``render_project``),
    and on every change renders it again. In one ``python -c`` process, after a first
@@ -58,6 +64,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib.util
 import json
 import shutil
 import sys
@@ -471,6 +478,11 @@ def serve_renders(root: Path, edited: Path, rounds: int) -> tuple[Variant, Varia
     return incremental, full
 
 
+def zensical_installed() -> bool:
+    """Whether this Python can run ``--engine zensical`` (the ``zensical`` extra)."""
+    return importlib.util.find_spec("zensical") is not None
+
+
 def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Group:
     """Generate the projects, then time the builds and the renders."""
     now = datetime.now(timezone.utc)
@@ -499,6 +511,18 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
     )
     fresh_large = Variant(f"build {LARGE} fresh clone", [RUNBOOK, "build"], large, lambda: fresh_clone(large))
     warm_large = Variant(f"build {LARGE} warm caches", [RUNBOOK, "build"], large, lambda: warm_caches(large))
+    zensical_large = Variant(
+        f"build {LARGE} --engine zensical fresh clone",
+        [RUNBOOK, "build", "--engine", "zensical"],
+        large,
+        lambda: fresh_clone(large),
+    )
+    zensical_warm = Variant(
+        f"build {LARGE} --engine zensical warm caches",
+        [RUNBOOK, "build", "--engine", "zensical"],
+        large,
+        lambda: warm_caches(large),
+    )
     source_large = Variant(
         f"mkdocs build {LARGE} sources",
         [PYTHON, "-m", "mkdocs", "build", "-q", "-f", source_yml],
@@ -511,7 +535,25 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
         file=sys.stderr,
     )
     builds = [build_small, build_large, static_large, fresh_large, warm_large, source_large]
+    engines_note = (
+        "--engine zensical: from a fresh clone (no .runbook/, so no Zensical cache either) and with "
+        "warm caches; Zensical's own process included"
+    )
+    if zensical_installed():
+        builds[-1:-1] = [zensical_large, zensical_warm]
+    else:
+        engines_note = "--engine zensical: not measured, Zensical is not installed (make install)"
     sample(builds, build_runs, warm_up=False)
+    zensical_lines = (
+        [
+            Measurement(
+                f"build {LARGE} --engine zensical vs plain sources", zensical_large, source_large, 1.0
+            ),
+            Measurement("  same, warm caches", zensical_warm, source_large, None),
+        ]
+        if zensical_large.samples
+        else []
+    )
 
     edited = large / runbook_rel(EDITED)
     serve_rounds = max(runs, 5)
@@ -542,6 +584,7 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
             Measurement(f"build {LARGE} runbooks vs {SMALL}", build_large, build_small, 2.2),
             Measurement(f"build {LARGE}, fresh clone, vs plain sources", fresh_large, source_large, 1.5),
             Measurement(f"build {LARGE}, warm caches, vs plain sources", warm_large, source_large, 1.2),
+            *zensical_lines,
             Measurement("  plain mkdocs: rendered pages vs sources", static_large, source_large, None),
             Measurement(f"build {LARGE} vs plain rendered pages", build_large, static_large, None),
             Measurement(f"re-render 1 of {LARGE} edited (serve)", serve_edit, serve_full, 0.1),
@@ -567,7 +610,14 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
             + f"; ratios against the sources' build: fresh clone "
             f"{fresh_large.cpu_median / source_large.cpu_median:.2f}x, warm caches "
             f"{warm_large.cpu_median / source_large.cpu_median:.2f}x, rendered pages "
-            f"{static_large.cpu_median / source_large.cpu_median:.2f}x",
+            f"{static_large.cpu_median / source_large.cpu_median:.2f}x"
+            + (
+                f", --engine zensical {zensical_large.cpu_median / source_large.cpu_median:.2f}x fresh, "
+                f"{zensical_warm.cpu_median / source_large.cpu_median:.2f}x warm"
+                if zensical_large.cpu_samples
+                else ""
+            ),
+            engines_note,
             "plain mkdocs of sources: the runbooks' own Markdown files as pages in the same folders "
             "(the same nav sections) with docs/, built by `python -m mkdocs build` with plugins "
             "[search] only; of the rendered pages: the Markdown written once by `runbook render "

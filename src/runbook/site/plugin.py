@@ -6,6 +6,11 @@ run pages out of the navigation and the FAQ's YAML out of the site, and under
 ``mkdocs serve`` watches the runbooks, the run store, the profiles, the FAQ and the alert
 rule files. Problems (a FAQ entry naming a missing runbook, a malformed runbook, a rule
 file that cannot be read) are logged as warnings, so a ``--strict`` build fails on them.
+
+Run pages are built with the shipped theme template ``runbook/run.html`` (in
+``templates/theme``, added to the theme's search path after the project's ``custom_dir``,
+which may override it): the site navigation they carry is the same on every run page, so
+it is rendered once per build rather than once per run.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
@@ -25,6 +31,11 @@ from runbook.source.plugin_config import RunbookPluginConfig
 log = logging.getLogger("mkdocs.plugins.runbook")
 #: Titles MkDocs would derive from folder names, as they should read.
 SECTION_TITLES = {"Faq": "FAQ"}
+#: Theme templates the package ships, and the one run pages are built with.
+THEME_DIR = Path(__file__).resolve().parent.parent / "templates" / "theme"
+RUN_TEMPLATE = "runbook/run.html"
+#: Where run pages live; the navigation is shared only while no nav entry lives there too.
+RUNS_PREFIX = "runs/"
 
 
 class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
@@ -32,6 +43,9 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
 
     def __init__(self) -> None:
         self.project: Any = None
+        self.run_pages: set[str] = set()
+        self.shared_nav: dict[tuple[str, str], Markup] = {}
+        self.share_nav = True
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
         if not self.config.enabled:
@@ -43,6 +57,8 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             Path(config.config_file_path), Path(config.docs_dir), self.config, config.site_url
         )
         self.project = Project.from_settings(settings)
+        if str(THEME_DIR) not in config.theme.dirs:
+            config.theme.dirs.append(str(THEME_DIR))
         return config
 
     def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files | None:
@@ -60,6 +76,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             existing = files.get_file_from_path(path)
             if existing is not None:
                 files.remove(existing)
+        self.run_pages = {path for path in site.hidden if path.startswith(RUNS_PREFIX)}
         for path, markdown in site.pages.items():
             inclusion = InclusionLevel.NOT_IN_NAV if path in site.hidden else InclusionLevel.UNDEFINED
             files.append(File.generated(config, path, content=markdown, inclusion=inclusion))
@@ -74,7 +91,33 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         for item in nav.items:
             if isinstance(item, Section) and item.title in SECTION_TITLES:
                 item.title = SECTION_TITLES[item.title]
+        self.share_nav = not any(page.url.startswith(RUNS_PREFIX) for page in nav.pages)
         return nav
+
+    def on_env(self, env: Any, /, *, config: MkDocsConfig, files: Files) -> Any:
+        """Give the run page template its helper; a build starts with nothing shared."""
+        self.shared_nav = {}
+        env.globals["runbook_nav_once"] = self._nav_once
+        return env
+
+    def on_page_markdown(self, markdown: str, /, *, page: Any, config: MkDocsConfig, files: Files) -> str:
+        """Build run pages with the run page template, unless their front matter names one."""
+        if page.file.src_uri in self.run_pages and "template" not in page.meta:
+            page.meta["template"] = RUN_TEMPLATE
+        return markdown
+
+    def _nav_once(self, base_url: str, hidden: str | None, caller: Any) -> Markup:
+        """The primary navigation of a run page, rendered for the first run page at its depth.
+
+        Links in it are relative to the page; run pages at the same depth (``base_url``) under
+        ``runs/`` share no folder with any nav entry, so theirs read the same.
+        """
+        if not self.share_nav:
+            return Markup(caller())
+        key = (base_url, hidden or "")
+        if key not in self.shared_nav:
+            self.shared_nav[key] = Markup(caller())
+        return self.shared_nav[key]
 
     def on_serve(self, server: Any, /, *, config: MkDocsConfig, builder: Any) -> Any:
         if self.project is None:

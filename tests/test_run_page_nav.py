@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from test_site import copy_fixture, runbook_cli
 
 PLAIN_RUN_TEMPLATE = '{% extends "main.html" %}\n'

@@ -101,8 +101,9 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         return env
 
     def on_page_markdown(self, markdown: str, /, *, page: Any, config: MkDocsConfig, files: Files) -> str:
-        """Build run pages with the run page template, unless their front matter names one."""
-        if page.file.src_uri in self.run_pages and "template" not in page.meta:
+        """Build run pages with the run page template (it extends Material's), unless their
+        front matter names one or the theme is not Material."""
+        if page.file.src_uri in self.run_pages and "template" not in page.meta and _material(config):
             page.meta["template"] = RUN_TEMPLATE
         return markdown
 
@@ -131,3 +132,9 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         for rules in expand_patterns(project.settings.alert_rules, project.root)[0]:
             server.watch(str(rules))
         return server
+
+
+def _material(config: MkDocsConfig) -> bool:
+    """Whether the theme is Material (or one built on it), whose partials the run page
+    template uses."""
+    return config.theme.name == "material" or config.theme.get("extends") == "material"

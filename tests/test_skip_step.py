@@ -175,3 +175,16 @@ def test_runbook_check_names_a_profile_in_which_every_step_calls_skip(
 
     assert exit_code == 1
     assert out.startswith("runbooks/jobs/job-queue.md:0: in profile 'local' every step skips (pg_dsn = '')")
+
+
+def test_a_due_batch_counts_a_run_that_skipped_every_step_as_verifying_nothing(tmp_path: Path) -> None:
+    from conftest import run_cli_in, write_project
+
+    project = write_project(
+        tmp_path / "project", runbooks={"jobs/job-queue": NOTHING_HERE, "half-checked": HALF_CHECKED}
+    )
+
+    exit_code, _, err = run_cli_in(project, "exec", "--due", timeout=300)
+
+    assert exit_code == 0, err
+    assert err.rstrip().endswith("2 due: 1 succeeded, 1 verified nothing (job-queue)"), err

@@ -269,11 +269,21 @@ class Batch:
         return [r.slug for r in self.records if r.status != "succeeded"] + [s for s, _ in self.errors]
 
     def summary(self) -> str:
-        """One line: ``3 due: 1 succeeded, 1 failed, 1 skipped (needs confirmation)``."""
+        """One line: ``4 due: 1 succeeded, 1 failed, 1 verified nothing (a), 1 skipped (b)``.
+
+        A run whose steps all skipped counts as "verified nothing"; "skipped" are the
+        runbooks the batch did not run.
+        """
+        from runbook.record.standing import SKIPPED, run_state
+
         counts: dict[str, int] = {}
+        verified_nothing = [r.slug for r in self.records if run_state(r) == SKIPPED]
         for record in self.records:
-            counts[record.status] = counts.get(record.status, 0) + 1
+            if run_state(record) != SKIPPED:
+                counts[record.status] = counts.get(record.status, 0) + 1
         parts = [f"{n} {status.replace('_', ' ')}" for status, n in counts.items()]
+        if verified_nothing:
+            parts.append(f"{len(verified_nothing)} verified nothing ({', '.join(verified_nothing)})")
         if self.errors:
             parts.append(f"{len(self.errors)} not run (errors)")
         if self.kept:

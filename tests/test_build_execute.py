@@ -8,10 +8,9 @@ the runs.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from conftest import code, runbook_md
+from test_due import statuses
 
 SUCCEEDS = runbook_md(code("print('fine')", 'name="probe"'), title="Succeeds")
 FAILS = runbook_md(code("raise RuntimeError('CPU at 99.6%')", 'name="cpu"'), title="CPU check")
@@ -24,14 +23,6 @@ def project_with_a_failing_runbook(make_project, *, failing=True):
     (root / "docs").mkdir()
     (root / "docs" / "index.md").write_text("# Handbook\n", "utf-8")
     return root
-
-
-def statuses(root):
-    found = {}
-    for record in root.glob("runs/*/*/record.json"):
-        data = json.loads(record.read_text("utf-8"))
-        found[data["runbook"]["slug"]] = data["status"]
-    return found
 
 
 @pytest.mark.kernel

@@ -152,12 +152,8 @@ def commands(project: Project) -> Commands:
     from runbook.render.text import Commands
     from runbook.run import environments
 
-    profiles = {}
-    for name in environments.available(project.environments_dir):
-        try:
-            profiles[name] = environments.load(project.environments_dir, name)
-        except RunbookError:
-            continue  # `runbook check` reports it; its runs' commands write every value
+    # a profile that cannot be read is left out: its runs' commands write every value
+    profiles = environments.readable(project.environments_dir)
     return Commands(profiles, project.settings.default_environment, known=True)
 
 
@@ -277,9 +273,11 @@ class Batch:
         from runbook.record.standing import SKIPPED, run_state
 
         counts: dict[str, int] = {}
-        verified_nothing = [r.slug for r in self.records if run_state(r) == SKIPPED]
+        verified_nothing: list[str] = []
         for record in self.records:
-            if run_state(record) != SKIPPED:
+            if run_state(record) == SKIPPED:
+                verified_nothing.append(record.slug)
+            else:
                 counts[record.status] = counts.get(record.status, 0) + 1
         parts = [f"{n} {status.replace('_', ' ')}" for status, n in counts.items()]
         if verified_nothing:

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from runbook.errors import EnvironmentProfileError, Problem
+from runbook.errors import EnvironmentProfileError, Problem, RunbookError
 from runbook.source import bounded_yaml
 
 PROFILE_KEYS = ("label", "production", "parameters", "runbooks", "notify", "metrics", "hosts")
@@ -139,6 +139,18 @@ def available(environments_dir: Path) -> list[str]:
     if not environments_dir.is_dir():
         return []
     return sorted(p.stem for p in environments_dir.glob("*.yml"))
+
+
+def readable(environments_dir: Path) -> dict[str, Environment]:
+    """Every profile in ``environments/`` that loads, by name; ``runbook check`` reports
+    the others."""
+    profiles: dict[str, Environment] = {}
+    for name in available(environments_dir):
+        try:
+            profiles[name] = load(environments_dir, name)
+        except RunbookError:
+            continue
+    return profiles
 
 
 def load(environments_dir: Path, name: str, rel_dir: str = "environments") -> Environment:

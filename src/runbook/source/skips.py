@@ -44,12 +44,7 @@ def always_skipping(project: Project, selected: Any) -> Iterator[tuple[str, int,
         project: the project to check.
         selected: ``selected(rel_path)`` is true for the files being checked.
     """
-    profiles = []
-    for name in environments.available(project.environments_dir):
-        try:
-            profiles.append(environments.load(project.environments_dir, name))
-        except RunbookError:
-            continue  # the profile check reports it
+    profiles = environments.readable(project.environments_dir).values()
     for slug, paths in sorted(project.sources.items()):
         rel = project.relative(paths[0])
         if len(paths) != 1 or not selected(rel):

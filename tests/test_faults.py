@@ -144,3 +144,30 @@ def test_eight_concurrent_runs_give_eight_intact_records(tmp_path: Path) -> None
     assert sorted(e["event"] for e in ledger) == ["end"] * 8 + ["start"] * 8
     assert {e["run_id"] for e in ledger} == {r["run_id"] for r in records}
     assert not list((project / "runs" / ".pending").iterdir())
+
+
+def test_a_finished_run_asks_its_kernel_to_exit_and_hears_the_answer(tmp_path: Path) -> None:
+    """A live kernel is asked to shut down and its answer is heard (it then gets the short
+    grace period); a killed one is not asked."""
+    from types import SimpleNamespace
+
+    from jupyter_core.utils import run_sync
+
+    from runbook.run.execute import _request_shutdown, _shutdown_answered
+    from runbook.run.kernel import KernelProcess
+
+    kernel = KernelProcess.start("python3", tmp_path)
+    kc = kernel.client()
+    kc.start_channels()
+    try:
+        run_sync(kc.wait_for_ready)(timeout=60)
+        session = SimpleNamespace(client=SimpleNamespace(kc=kc))
+
+        assert _request_shutdown(session, kernel) is True
+        assert _shutdown_answered(session) is True
+        assert _shutdown_answered(session) is False  # one answer per request
+        kernel.kill()
+        assert _request_shutdown(session, kernel) is False
+    finally:
+        kernel.stop(grace_s=0)
+        kc.stop_channels()

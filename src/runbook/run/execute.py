@@ -393,9 +393,10 @@ def run(
     session = _Session(observer, Redactor(planned.secrets.values()), _deadline(planned.timeout_s))
     session.stop = stop
     kept: KeptLocally | None = None
+    asked = False
     try:
         status, failure = _execute_stoppably(planned, kernel, session, pending)
-        _request_shutdown(session)  # the kernel exits while the run is written
+        asked = _request_shutdown(session, kernel)  # the kernel exits while the run is written
         notebook = session.redactor.notebook(session.notebook)
         record = _record(planned, pending, session, status, failure, notebook)
         if notifier is not None:  # before the commit, so the record tells what was sent
@@ -405,7 +406,8 @@ def run(
         except KeptLocally as exc:  # safe in the outbox: show the outcome, then say where it is
             location, kept = exc.location, exc
     finally:
-        kernel.stop()
+        kernel.stop(grace_s=STOP_GRACE_S if asked and _shutdown_answered(session) else 2.0)
+        _close_channels(session)
     observer.run_finished(record, location)
     if kept is not None:
         raise kept
@@ -630,17 +632,54 @@ def _stop_failure(session: _Session, exception: str, message: str) -> Failure:
     return Failure(step_index, step_name, exception, message)
 
 
-def _request_shutdown(session: _Session) -> None:
-    """Ask the kernel to exit (it does while the record is written)."""
-    client = session.client
-    kc = getattr(client, "kc", None)
+#: How long a finished run waits for the kernel to acknowledge its shutdown request.
+SHUTDOWN_REPLY_S = 1.0
+#: How long a kernel that acknowledged the request has to exit before it is killed. It
+#: exits in about 0.12 s; now and then ipykernel's own close deadlocks (its control thread
+#: flushing output to the I/O thread it has just stopped), and the run is written already.
+STOP_GRACE_S = 0.5
+
+
+def _request_shutdown(session: _Session, kernel: Any) -> bool:
+    """Ask the kernel to exit (it does while the record is written); whether it was asked."""
+    kc = getattr(session.client, "kc", None)
+    if kc is None or not kernel.is_alive():  # a killed kernel answers nothing
+        return False
+    try:
+        kc.shutdown()
+    except Exception:  # the kernel may be gone already; stop() kills what is left
+        log.debug("kernel shutdown request failed", exc_info=True)
+        return False
+    return True
+
+
+def _shutdown_answered(session: _Session) -> bool:
+    """Whether the kernel answered the shutdown request (waiting briefly for the answer on
+    the client's event loop): then it is exiting, and gets the short grace period."""
+    from jupyter_core.utils import run_sync
+
+    kc = session.client.kc
+
+    async def answer() -> None:
+        await kc.control_channel.get_msg(timeout=SHUTDOWN_REPLY_S)
+
+    try:
+        run_sync(answer)()
+    except Exception:  # no answer in time; stop() waits the full grace period
+        log.debug("no answer to the kernel shutdown request", exc_info=True)
+        return False
+    return True
+
+
+def _close_channels(session: _Session) -> None:
+    """Close the client's channels, once the kernel is stopped."""
+    kc = getattr(session.client, "kc", None)
     if kc is None:
         return
     try:
-        kc.shutdown()
         kc.stop_channels()
-    except Exception:  # the kernel may be gone already; stop() kills what is left
-        log.debug("kernel shutdown request failed", exc_info=True)
+    except Exception:
+        log.debug("closing the kernel channels failed", exc_info=True)
 
 
 def _record(

@@ -40,14 +40,41 @@ _skipping = 0
 _ORIGINAL: list[Any] = [None]  # nbformat's own validate, while it is swapped out
 
 
+#: jupytext modules its package imports for Jupyter's contents manager (tornado, a server
+#: when installed): a third of its import time, and never used by a parse.
+_SERVER_MODULES = ("jupytext.sync_contentsmanager", "jupytext.async_contentsmanager")
+
+
+def import_jupytext() -> Any:
+    """jupytext, imported without its contents-manager modules.
+
+    Its package imports them under ``try: ... except ImportError`` (they are optional);
+    a ``None`` in ``sys.modules`` makes those imports fail fast, and is taken out again
+    afterwards, so a later explicit import of them still works.
+    """
+    import sys
+
+    if "jupytext" in sys.modules:
+        return sys.modules["jupytext"]
+    blocked = [name for name in _SERVER_MODULES if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        import jupytext  # heavy: imported only when a runbook is really parsed
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+    return jupytext
+
+
 def read_cells(text: str, fmt: str) -> Any:
     """The notebook jupytext reads from ``text`` in format ``fmt`` (``md`` or ``md:myst``).
 
     Raises:
         Exception: whatever jupytext raises for malformed cells.
     """
-    import jupytext  # heavy: imported only when a runbook is really parsed
-
+    jupytext = import_jupytext()
     lean = _lean_text(text) if fmt == "md" else None
     with _cells_unvalidated():
         if lean is None:

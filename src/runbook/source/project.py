@@ -330,7 +330,9 @@ class Project:
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
 
-        import jupytext  # noqa: F401  (loaded once, before the fork, not by each worker)
+        from runbook.source.cells import import_jupytext
+
+        import_jupytext()  # loaded once, before the fork, not by each worker
 
         workers = min(cores, len(missing) // (PARALLEL_MIN // 2))
         chunk = max(1, len(missing) // (workers * 4))

@@ -7,6 +7,10 @@ run pages out of the navigation and the FAQ's YAML out of the site, and under
 rule files. Problems (a FAQ entry naming a missing runbook, a malformed runbook, a rule
 file that cannot be read) are logged as warnings, so a ``--strict`` build fails on them.
 
+Converted pages are kept between builds (:mod:`runbook.site.page_cache`): a page whose
+Markdown and settings are unchanged, and whose links still land, is not converted again;
+on a fresh clone a forked worker converts pages alongside MkDocs.
+
 Run pages are built with the shipped theme template ``runbook/run.html`` (in
 ``templates/theme``, added to the theme's search path after the project's ``custom_dir``,
 which may override it): the site navigation they carry is the same on every run page, so
@@ -22,7 +26,7 @@ from typing import Any
 from markupsafe import Markup
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import BasePlugin
+from mkdocs.plugins import BasePlugin, event_priority
 from mkdocs.structure.files import File, Files, InclusionLevel
 
 from runbook.errors import RunbookError
@@ -46,6 +50,11 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         self.run_pages: set[str] = set()
         self.shared_nav: dict[tuple[str, str], Markup] = {}
         self.share_nav = True
+        self.pages: Any = None  # the page cache, while a build uses it
+        self.converter: Any = None
+        self.logged: Any = None
+        self.converting: dict[str, tuple[str, int]] = {}  # pages MkDocs converts: key, log count
+        self.cached: dict[str, tuple[dict[str, Any], str]] = {}  # pages taken from the cache
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
         if not self.config.enabled:
@@ -92,19 +101,79 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             if isinstance(item, Section) and item.title in SECTION_TITLES:
                 item.title = SECTION_TITLES[item.title]
         self.share_nav = not any(page.url.startswith(RUNS_PREFIX) for page in nav.pages)
+        self._start_page_cache(config, files)
         return nav
+
+    def _start_page_cache(self, config: MkDocsConfig, files: Files) -> None:
+        """Use the page cache when every Markdown extension allows it; on a build with many
+        pages to convert, start the worker that converts from the end."""
+        from runbook.site import page_cache
+
+        self.pages = self.converter = None
+        self.converting, self.cached = {}, {}
+        if self.project is None or not page_cache.cacheable_extensions(config.markdown_extensions):
+            return
+        self.pages = page_cache.PageCache(
+            self.project.root / page_cache.PAGE_CACHE, page_cache.settings_digest(config), files
+        )
+        self.logged = page_cache.Records()
+        logging.getLogger("mkdocs").addHandler(self.logged)
+        self.converter = page_cache.Converter.start(
+            self.pages, list(files.documentation_pages()), config, files, self._stop_using_cache
+        )
+
+    def _stop_using_cache(self) -> None:
+        self.pages = self.converter = None
+
+    def _finish_page_cache(self) -> None:
+        if self.converter is not None:
+            self.converter.stop()
+            self.converter = None
+        if self.logged is not None:
+            logging.getLogger("mkdocs").removeHandler(self.logged)
+            self.logged = None
+
+    @event_priority(100)  # first: every other hook sees the page's HTML
+    def on_page_content(self, html: str, /, *, page: Any, config: MkDocsConfig, files: Files) -> str | None:
+        """Put a cached conversion on the page, or store MkDocs' (unless it logged something)."""
+        from runbook.site.page_cache import restore
+
+        src = page.file.src_uri
+        if src in self.cached:
+            entry, markdown = self.cached.pop(src)
+            page.markdown = markdown
+            return restore(page, entry, files)
+        if src in self.converting and self.pages is not None:
+            entry_key, count = self.converting.pop(src)
+            if self.logged.count == count:
+                self.pages.put(entry_key, page)
+        return html
 
     def on_env(self, env: Any, /, *, config: MkDocsConfig, files: Files) -> Any:
         """Give the run page template its helper; a build starts with nothing shared."""
         self.shared_nav = {}
         env.globals["runbook_nav_once"] = self._nav_once
+        self._finish_page_cache()  # every page is converted by now
         return env
 
+    @event_priority(-100)  # last: the cache key is the Markdown every other hook has had its say on
     def on_page_markdown(self, markdown: str, /, *, page: Any, config: MkDocsConfig, files: Files) -> str:
         """Build run pages with the run page template (it extends Material's), unless their
-        front matter names one or the theme is not Material."""
+        front matter names one or the theme is not Material. A page whose conversion is in
+        the page cache gets no Markdown to convert: :meth:`on_page_content` puts it back."""
         if page.file.src_uri in self.run_pages and "template" not in page.meta and _material(config):
             page.meta["template"] = RUN_TEMPLATE
+        pages = self.pages
+        if pages is None:
+            return markdown
+        from runbook.site.page_cache import restorable
+
+        entry_key = pages.key(page, markdown)
+        entry = pages.get(page, entry_key)
+        if entry is not None and restorable(entry, files):
+            self.cached[page.file.src_uri] = (entry, markdown)
+            return ""
+        self.converting[page.file.src_uri] = (entry_key, self.logged.count)
         return markdown
 
     def _nav_once(self, base_url: str, hidden: str | None, caller: Any) -> Markup:
@@ -119,6 +188,15 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         if key not in self.shared_nav:
             self.shared_nav[key] = Markup(caller())
         return self.shared_nav[key]
+
+    def on_post_build(self, *, config: MkDocsConfig) -> None:
+        if self.pages is not None:
+            self.pages.prune_unused()
+            self.pages = None
+
+    def on_build_error(self, *, error: Exception) -> None:
+        self._finish_page_cache()
+        self.pages = None
 
     def on_serve(self, server: Any, /, *, config: MkDocsConfig, builder: Any) -> Any:
         if self.project is None:

@@ -1,0 +1,322 @@
+"""Converted pages: MkDocs' Markdown-to-HTML step, done once per distinct page.
+
+Converting Markdown is most of what a build of many runbooks costs, and between two builds
+almost every page is the same text. The plugin keeps each converted page (its HTML, table of
+contents, title, anchor ids and links to anchors) under ``.runbook/cache/pages``, keyed by
+everything the conversion reads:
+
+- the page's Markdown as the last ``on_page_markdown`` hook leaves it (so other plugins'
+  changes are part of the key), its source path and URL;
+- the Markdown settings (extensions and their options, ``use_directory_urls``, link
+  validation levels) and the versions of MkDocs, Python-Markdown, pymdown-extensions and
+  Pygments.
+
+What the text alone does not say is whether the pages it links to still exist. An entry
+keeps the relative links of its HTML, and is used only while each still lands on a file
+of the site; a page whose conversion logged anything (a broken link, say) is never stored,
+so its message is printed on every build. The cache is used only when every Markdown
+extension is one whose output depends on nothing but the text and its options
+(:func:`cacheable_extensions`); ``pymdownx.snippets``, which includes other files, or an
+unknown extension turns it off.
+
+On a fresh clone nothing is cached: a forked worker then converts pages from the end of the
+build's list while MkDocs converts from the start, and MkDocs takes the worker's pages when
+it reaches them (:class:`Converter`). The worker runs the same hooks and the same
+``Page.render``; a page whose final Markdown differs in the worker (a plugin whose hook
+depends on the pages before it) only misses, and is converted by MkDocs as usual.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import posixpath
+import re
+import signal
+from collections.abc import Callable, Iterable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from runbook import __version__, prune
+from runbook.memo import Memo
+
+PAGE_CACHE = ".runbook/cache/pages"
+#: Bump when an entry's content changes shape.
+ENTRY_VERSION = "1"
+#: Python-Markdown's own extensions, by the short names mkdocs.yml uses.
+_MARKDOWN_BUILTINS = frozenset(
+    "abbr admonition attr_list codehilite def_list extra fenced_code footnotes legacy_attrs "
+    "legacy_em md_in_html meta nl2br sane_lists smarty tables toc wikilinks".split()
+)
+#: Extensions whose output depends on files or state besides the page's text.
+_STATEFUL = frozenset({"pymdownx.snippets", "markdown.extensions.meta"})
+#: At least this many pages to convert before a worker is worth forking.
+WORKER_MIN_PAGES = 100
+_LINK = re.compile(r'<(?:a|img)\b[^>]*?\s(?:href|src)="([^"]*)"')
+_MEMORY: Memo[str, dict[str, Any]] = Memo(8192)
+
+
+def cacheable_extensions(extensions: Iterable[Any]) -> bool:
+    """Whether every Markdown extension is one whose output depends only on the text and
+    its options: Python-Markdown's own, pymdown-extensions' (but snippets) and Material's."""
+    for extension in extensions:
+        if not isinstance(extension, str):
+            return False
+        name = extension if "." in extension else f"markdown.extensions.{extension}"
+        if name in _STATEFUL:
+            return False
+        if extension in _MARKDOWN_BUILTINS or name.startswith(("markdown.extensions.", "pymdownx.")):
+            continue
+        if name.startswith("material.extensions."):
+            continue
+        return False
+    return True
+
+
+def settings_digest(config: Any) -> str:
+    """What the conversion of any page reads from the config and the installed packages."""
+    versions = {}
+    for package in ("mkdocs", "markdown", "pymdown-extensions", "pygments", "mkdocs-material"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    links = config.validation.links
+    data = [
+        ENTRY_VERSION,
+        __version__,
+        versions,
+        list(config.markdown_extensions),
+        config.mdx_configs,
+        config.use_directory_urls,
+        [links.not_found, links.anchors, links.absolute_links, links.unrecognized_links],
+    ]
+    text = json.dumps(data, sort_keys=True, default=_describe)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _describe(value: Any) -> str:
+    """A stable name for an option value JSON cannot hold (a function such as an emoji
+    index); an object without one gets its repr, which may never match again (a miss)."""
+    name = getattr(value, "__qualname__", None)
+    module = getattr(value, "__module__", None)
+    return f"{module}.{name}" if name and module else repr(value)
+
+
+class PageCache:
+    """Converted pages on disk (and in memory) by key, and the site's URLs to check
+    their links against."""
+
+    def __init__(self, folder: Path, settings: str, files: Any) -> None:
+        self.folder = folder
+        self.settings = settings
+        self.urls = {_normal("/" + file.url) for file in files}
+        self.used: set[str] = set()
+
+    def key(self, page: Any, markdown: str) -> str:
+        data = f"{self.settings}\0{page.file.src_uri}\0{page.url}\0{markdown}"
+        return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+    def path(self, entry_key: str) -> Path:
+        return self.folder / entry_key[:2] / f"{entry_key}.json"
+
+    def get(self, page: Any, entry_key: str) -> dict[str, Any] | None:
+        """The entry under ``entry_key``, if its links still land on pages of the site."""
+        self.used.add(entry_key)
+        entry = _MEMORY.get(entry_key)
+        if entry is None:
+            try:
+                entry = json.loads(self.path(entry_key).read_bytes())
+            except (OSError, ValueError):
+                return None
+            if not isinstance(entry, dict):
+                return None
+            _MEMORY.put(entry_key, entry)
+        base = _base("/" + page.url)
+        if any(_normal(base + link) not in self.urls for link in entry.get("links", ())):
+            return None
+        return entry
+
+    def put(self, entry_key: str, page: Any) -> None:
+        """Store what ``page.render`` left on ``page``; a failure to write only costs speed."""
+        entry = capture(page)
+        self.used.add(entry_key)
+        _MEMORY.put(entry_key, entry)
+        write_atomic(self.path(entry_key), json.dumps(entry).encode("utf-8"))
+
+    def prune_unused(self) -> int:
+        """Remove old entries no page of this build used (at most daily)."""
+        if not prune.due(self.folder):
+            return 0
+        names = {f"{k}.json" for k in self.used}
+        return prune.prune(self.folder, names.__contains__)
+
+
+def capture(page: Any) -> dict[str, Any]:
+    """The result of ``page.render`` as JSON-able values."""
+    anchors = {
+        file.src_uri: dict(links) for file, links in (getattr(page, "links_to_anchors", None) or {}).items()
+    }
+    return {
+        "html": page.content,
+        "toc": [_toc_item(item) for item in page.toc.items],
+        "title": page._title_from_render,
+        "anchors": sorted(page.present_anchor_ids or (), key=str),  # may hold None
+        "links_to_anchors": anchors,
+        "links": _relative_links(page.content),
+    }
+
+
+def restorable(entry: dict[str, Any], files: Any) -> bool:
+    """Whether every page ``entry`` links to by anchor is still in ``files``."""
+    return all(files.get_file_from_path(src_uri) is not None for src_uri in entry["links_to_anchors"])
+
+
+def restore(page: Any, entry: dict[str, Any], files: Any) -> str:
+    """Put a :func:`restorable` conversion on ``page`` as ``page.render`` would; its HTML."""
+    from mkdocs.structure.toc import TableOfContents
+
+    links_to_anchors = {
+        files.get_file_from_path(src_uri): links for src_uri, links in entry["links_to_anchors"].items()
+    }
+    items = [_anchor_link(item) for item in entry["toc"]]
+    if items:
+        items[0].active = True  # as mkdocs.structure.toc.get_toc marks it
+    page.toc = TableOfContents(items)
+    page._title_from_render = entry["title"]
+    page.present_anchor_ids = set(entry["anchors"])
+    if hasattr(page, "links_to_anchors"):
+        page.links_to_anchors = links_to_anchors
+    html: str = entry["html"]
+    return html
+
+
+def _toc_item(item: Any) -> list[Any]:
+    return [item.title, item.id, item.level, [_toc_item(child) for child in item.children]]
+
+
+def _anchor_link(data: list[Any]) -> Any:
+    from mkdocs.structure.toc import AnchorLink
+
+    title, anchor, level, children = data
+    link = AnchorLink(title, anchor, level)
+    link.children = [_anchor_link(child) for child in children]
+    return link
+
+
+def _relative_links(html: str) -> list[str]:
+    """The relative link targets of ``html`` (paths only), each once."""
+    seen: dict[str, None] = {}
+    for url in _LINK.findall(html):
+        parts = urlsplit(url.replace("&amp;", "&"))
+        if parts.scheme or parts.netloc or not parts.path or parts.path.startswith("/"):
+            continue
+        seen.setdefault(unquote(parts.path), None)
+    return list(seen)
+
+
+def _base(url: str) -> str:
+    return url if url.endswith("/") else posixpath.dirname(url) + "/"
+
+
+def _normal(url: str) -> str:
+    """A site URL path as a link to it resolves: ``a/b/``, ``a/b/index.html`` and ``a/b``
+    are one page."""
+    path = posixpath.normpath(url)
+    if path.endswith("/index.html"):
+        path = path[: -len("/index.html")]
+    return path.rstrip("/") or "/"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+class Converter:
+    """A forked worker converting pages from the end of the build's list into the cache,
+    while MkDocs converts from the start; MkDocs finds the worker's pages as cache hits.
+
+    The worker stops at the first page it finds stored (MkDocs' or its own from an earlier
+    build), or when :meth:`stop` is called after the last page was converted.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    @classmethod
+    def start(
+        cls, cache: PageCache, pages: list[Any], config: Any, files: Any, prepare: Callable[[], None]
+    ) -> Converter | None:
+        """Fork the worker, if there are enough pages and a second core to convert them on;
+        ``prepare`` runs first in the worker (the plugin stops using the cache there)."""
+        if len(pages) < WORKER_MIN_PAGES or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
+            return None
+        try:
+            pid = os.fork()
+        except OSError:
+            return None
+        if pid:
+            return cls(pid)
+        code = 0
+        try:
+            prepare()
+            _convert_from_the_end(cache, pages, config, files)
+        except BaseException:  # the build goes on without the worker's pages
+            code = 1
+        finally:
+            os._exit(code)
+
+    def stop(self) -> None:
+        """End the worker and reap it."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def _convert_from_the_end(cache: PageCache, pages: list[Any], config: Any, files: Any) -> None:
+    """The worker: the hooks before conversion, then ``Page.render``, page by page from the
+    last; a page whose conversion logged something is left to MkDocs (which logs it)."""
+    from mkdocs.structure.pages import Page
+
+    seen = Records()  # MkDocs prints the build's messages, not the worker
+    for logger in (logging.getLogger(), logging.getLogger("mkdocs")):
+        logger.handlers = [seen]
+    for file in reversed(pages):
+        page = file.page if file.page is not None else Page(None, file, config)
+        page = config.plugins.on_pre_page(page, config=config, files=files)
+        page.read_source(config)
+        markdown = config.plugins.on_page_markdown(page.markdown, page=page, config=config, files=files)
+        entry_key = cache.key(page, markdown)
+        if cache.path(entry_key).exists():
+            return  # MkDocs got here first (or an earlier build did)
+        page.markdown = markdown
+        before = seen.count
+        page.render(config, files)
+        if seen.count == before:
+            cache.put(entry_key, page)
+
+
+class Records(logging.Handler):
+    """Counts log records: a conversion that logged anything is not stored."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1

@@ -19,6 +19,10 @@ extension is one whose output depends on nothing but the text and its options
 (:func:`cacheable_extensions`); ``pymdownx.snippets``, which includes other files, or an
 unknown extension turns it off.
 
+Material's search reads every page's HTML again to index it; its entries for a page are
+kept the same way, keyed by the page's HTML, URL, title, table of contents, front matter
+and the search settings (:func:`cache_search_entries`).
+
 On a fresh clone nothing is cached: a forked worker then converts pages from the end of the
 build's list while MkDocs converts from the start, and MkDocs takes the worker's pages when
 it reaches them (:class:`Converter`). The worker runs the same hooks and the same
@@ -49,11 +53,14 @@ PAGE_CACHE = ".runbook/cache/pages"
 ENTRY_VERSION = "1"
 #: Python-Markdown's own extensions, by the short names mkdocs.yml uses.
 _MARKDOWN_BUILTINS = frozenset(
-    "abbr admonition attr_list codehilite def_list extra fenced_code footnotes legacy_attrs "
-    "legacy_em md_in_html meta nl2br sane_lists smarty tables toc wikilinks".split()
-)
+    {
+        "abbr", "admonition", "attr_list", "codehilite", "def_list", "extra", "fenced_code",
+        "footnotes", "legacy_attrs", "legacy_em", "md_in_html", "meta", "nl2br", "sane_lists",
+        "smarty", "tables", "toc", "wikilinks",
+    }
+)  # fmt: skip
 #: Extensions whose output depends on files or state besides the page's text.
-_STATEFUL = frozenset({"pymdownx.snippets", "markdown.extensions.meta"})
+_STATEFUL = frozenset({"pymdownx.snippets"})
 #: At least this many pages to convert before a worker is worth forking.
 WORKER_MIN_PAGES = 100
 _LINK = re.compile(r'<(?:a|img)\b[^>]*?\s(?:href|src)="([^"]*)"')
@@ -79,7 +86,7 @@ def cacheable_extensions(extensions: Iterable[Any]) -> bool:
 
 def settings_digest(config: Any) -> str:
     """What the conversion of any page reads from the config and the installed packages."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in ("mkdocs", "markdown", "pymdown-extensions", "pygments", "mkdocs-material"):
         try:
             versions[package] = version(package)
@@ -147,6 +154,24 @@ class PageCache:
         self.used.add(entry_key)
         _MEMORY.put(entry_key, entry)
         write_atomic(self.path(entry_key), json.dumps(entry).encode("utf-8"))
+
+    def get_search(self, entry_key: str) -> list[dict[str, Any]] | None:
+        """Search entries stored under ``entry_key`` (fresh copies: hooks may change them)."""
+        self.used.add(entry_key)
+        path = self.path(entry_key)
+        try:
+            entries = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            return None
+        return entries if isinstance(entries, list) else None
+
+    def put_search(self, entry_key: str, entries: list[dict[str, Any]]) -> None:
+        self.used.add(entry_key)
+        try:
+            data = json.dumps(entries)
+        except (TypeError, ValueError):
+            return  # a value JSON cannot hold: index the page every time
+        write_atomic(self.path(entry_key), data.encode("utf-8"))
 
     def prune_unused(self) -> int:
         """Remove old entries no page of this build used (at most daily)."""
@@ -240,6 +265,45 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except OSError:
         pass
+
+
+def cache_search_entries(cache: PageCache, plugins: Any) -> None:
+    """Take Material's search entries for an unchanged page from ``cache``.
+
+    Wraps ``add_entry_from_context`` of the search plugin's index for this build (the
+    index is made anew by every build); nothing happens when the search plugin is not
+    Material's or its index does not look as expected.
+    """
+    search = next(
+        (
+            plugin
+            for plugin in plugins.values()
+            if type(plugin).__module__ == "material.plugins.search.plugin"
+        ),
+        None,
+    )
+    index = getattr(search, "search_index", None)
+    add = getattr(index, "add_entry_from_context", None)
+    if index is None or add is None or not isinstance(getattr(index, "entries", None), list):
+        return
+    settings = json.dumps([cache.settings, dict(search.config)], sort_keys=True, default=_describe)  # type: ignore[union-attr]
+
+    def add_entry_from_context(page: Any) -> None:
+        described = json.dumps(
+            [settings, page.url, str(page.title), page.meta, [_toc_item(item) for item in page.toc.items]],
+            sort_keys=True,
+            default=_describe,
+        )
+        entry_key = hashlib.sha256(f"{described}\0{page.content}".encode()).hexdigest()
+        entries = cache.get_search(entry_key)
+        if entries is not None:
+            index.entries.extend(entries)
+            return
+        before = len(index.entries)
+        add(page)
+        cache.put_search(entry_key, index.entries[before:])
+
+    index.add_entry_from_context = add_entry_from_context
 
 
 class Converter:

@@ -55,6 +55,12 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         self.logged: Any = None
         self.converting: dict[str, tuple[str, int]] = {}  # pages MkDocs converts: key, log count
         self.cached: dict[str, tuple[dict[str, Any], str]] = {}  # pages taken from the cache
+        self.serving = False
+
+    def on_startup(self, *, command: str, dirty: bool) -> None:
+        # `serve` runs a watcher and a web server in threads: no forked worker there (its
+        # rebuilds find the pages that did not change in the cache anyway).
+        self.serving = command == "serve"
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
         if not self.config.enabled:
@@ -118,9 +124,10 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         )
         self.logged = page_cache.Records()
         logging.getLogger("mkdocs").addHandler(self.logged)
-        self.converter = page_cache.Converter.start(
-            self.pages, list(files.documentation_pages()), config, files, self._stop_using_cache
-        )
+        if not self.serving:
+            self.converter = page_cache.Converter.start(
+                self.pages, list(files.documentation_pages()), config, files, self._stop_using_cache
+            )
 
     def _stop_using_cache(self) -> None:
         self.pages = self.converter = None
@@ -154,6 +161,10 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         self.shared_nav = {}
         env.globals["runbook_nav_once"] = self._nav_once
         self._finish_page_cache()  # every page is converted by now
+        if self.pages is not None:
+            from runbook.site.page_cache import cache_search_entries
+
+            cache_search_entries(self.pages, config.plugins)
         return env
 
     @event_priority(-100)  # last: the cache key is the Markdown every other hook has had its say on

@@ -8,9 +8,10 @@ Loaded by ``run.py`` (``--only site`` runs this group alone). What is measured
 2. ``runbook build`` of 1,000 runbooks against a plain ``python -m mkdocs build`` of the
    same sources: the runbooks' own Markdown files as plain pages in the same folders (so
    the same nav sections), built with a config that has no runbook plugin. Twice: from a
-   fresh clone (no ``.runbook/`` folder: every runbook parsed, every page rendered; goal
-   at most 1.5x), and with warm caches (the build before left the parse and render
-   caches; goal at most 1.2x). For the record, two more lines: a plain build of the
+   fresh clone (no ``.runbook/`` folder: every runbook parsed, every page rendered and
+   converted, MkDocs and a forked worker converting; goal at most 1.5x), and with warm
+   caches (the build before left the parse, render and page caches: converted pages and
+   their search entries; goal at most 1.2x). For the record, two more lines: a plain build of the
    rendered pages (written once by ``runbook render --out``) against the sources' (what
    the generated pages cost MkDocs over the hand-written ones), and ``runbook build`` with
    only its parse cache warm against the plain build of its rendered pages (the plugin's
@@ -24,8 +25,8 @@ Loaded by ``run.py`` (``--only site`` runs this group alone). What is measured
    Every build figure comes from one interleaved series (500, 1,000, rendered, fresh,
    warm, zensical fresh, zensical warm, sources, 500, ...), after a warm-up build of a
    one-runbook project (it loads MkDocs, Material and the plugin from disk once). Before
-   each build ``site/`` is removed; for the 500 and 1,000 lines the render cache
-   (``.runbook/cache/render``) is emptied too, but the parse cache
+   each build ``site/`` is removed; for the 500 and 1,000 lines every cache but the parse
+   cache is emptied too (render, converted pages), and the parse cache
    (``.runbook/cache/parse``) is kept warm: a full rebuild on a working checkout.
 3. Re-render after one runbook of 1,000 changes, against a full render, the way
    ``runbook serve`` does it: one long-lived process renders the site (``render_project``),
@@ -399,7 +400,8 @@ def static_config(root: Path) -> str:
 
 
 def clear_render_cache(root: Path) -> None:
-    """Empty ``.runbook/cache`` but for the parse cache (``parse/``)."""
+    """Empty ``.runbook/cache`` but for the parse cache (``parse/``): rendered and converted
+    pages go."""
     cache = root / ".runbook" / "cache"
     if cache.is_dir():
         for entry in cache.iterdir():
@@ -600,9 +602,9 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
             f"generated {SMALL} and {LARGE} runbooks with 1 run each in bench/.work/site-N "
             f"({pages} pages for {LARGE}), reused by every repetition",
             f"builds: medians of {build_runs} interleaved runs each, after one warm-up build of a "
-            f"one-runbook project; before each: site/ removed; build {SMALL}/{LARGE}: render cache "
-            "removed, parse cache (.runbook/cache/parse) warm; fresh clone: no .runbook/ at all; "
-            "warm caches: parse and render caches as the build before left them; samples (s): "
+            f"one-runbook project; before each: site/ removed; build {SMALL}/{LARGE}: render "
+            "and page caches removed, parse cache (.runbook/cache/parse) warm; fresh clone: no .runbook/ at "
+            "all; warm caches: parse, render and page caches as the build before left them; samples (s): "
             + "; ".join(f"{v.label} {', '.join(f'{x:.1f}' for x in v.samples)}" for v in builds),
             "CPU seconds (user + system, workers included; steadier than wall-clock time on a busy "
             "machine), medians: "

@@ -9,6 +9,7 @@ warns, are reported on every build.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -30,8 +31,9 @@ def pages(site: Path) -> dict[str, str]:
     return found
 
 
-def build(project: Path, *args: str) -> str:
-    done = runbook_cli(project, "build", *args)
+def build(project: Path, *args: str, log: str | None = None) -> str:
+    """``runbook build ARGS`` (``log``: ``-v`` or ``-vv`` before the command); its stderr."""
+    done = runbook_cli(project, *([log] if log else []), "build", *args)
     assert done.returncode == 0, done.stderr
     return done.stderr
 
@@ -101,6 +103,37 @@ def test_a_link_whose_page_is_gone_is_reported_again(tmp_path: Path) -> None:
     assert "guide.md" in done.stderr and "checklist.md" in done.stderr
 
 
+def test_a_link_that_lands_on_another_file_at_the_same_url_is_checked_again(tmp_path: Path) -> None:
+    """``checklist.md`` moved to ``checklist/index.md``: the URL is the same, but MkDocs
+    does not resolve ``checklist.md`` to it, and says so."""
+    project = copy_fixture(tmp_path / "handbook")
+    (project / "docs" / "guide.md").write_text("# Guide\n\nSee [the checklist](checklist.md).\n", "utf-8")
+    (project / "docs" / "checklist.md").write_text("# Checklist\n\nOne item.\n", "utf-8")
+    build(project, "--strict")
+
+    (project / "docs" / "checklist").mkdir()
+    (project / "docs" / "checklist.md").rename(project / "docs" / "checklist" / "index.md")
+    done = runbook_cli(project, "build", "--strict")
+
+    assert done.returncode == 1
+    assert "guide.md" in done.stderr and "checklist.md" in done.stderr
+
+
+def test_links_to_anchors_are_checked_after_a_debug_build(tmp_path: Path) -> None:
+    """At debug log level MkDocs collects no links to anchors, so such a conversion is not
+    kept: the next build still checks the guide's link to a heading that went away."""
+    project = copy_fixture(tmp_path / "handbook")
+    (project / "docs" / "guide.md").write_text("# Guide\n\nSee [step two](checklist.md#two).\n", "utf-8")
+    (project / "docs" / "checklist.md").write_text("# Checklist\n\n## Two\n\nOne item.\n", "utf-8")
+    build(project, "--strict", log="-vv")  # debug
+
+    (project / "docs" / "checklist.md").write_text("# Checklist\n\n## Three\n\nOne item.\n", "utf-8")
+    done = runbook_cli(project, "build", "--strict")
+
+    assert done.returncode == 1
+    assert "#two" in done.stderr
+
+
 def test_a_page_that_warns_warns_on_every_build(tmp_path: Path) -> None:
     project = copy_fixture(tmp_path / "handbook")
     (project / "docs" / "guide.md").write_text("# Guide\n\nSee [the missing page](missing.md).\n", "utf-8")
@@ -153,7 +186,7 @@ def test_a_fresh_build_converted_partly_by_the_worker_is_the_plain_site(tmp_path
             "utf-8",
         )
 
-    build(with_cache, "--strict")
+    converted = build(with_cache, "--strict", log="-v")
     build(without, "--strict")
 
     site = pages(with_cache / "site")
@@ -161,3 +194,7 @@ def test_a_fresh_build_converted_partly_by_the_worker_is_the_plain_site(tmp_path
     assert site == pages(without / "site")
     assert len(entries(with_cache)) >= count
     assert not entries(without)
+    by_worker = re.search(r"(\d+) converted by a second process", converted)
+    assert by_worker, converted
+    if (os.cpu_count() or 1) > 1:
+        assert int(by_worker.group(1)) > 10

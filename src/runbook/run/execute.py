@@ -406,8 +406,15 @@ def run(
         except KeptLocally as exc:  # safe in the outbox: show the outcome, then say where it is
             location, kept = exc.location, exc
     finally:
-        kernel.stop(grace_s=STOP_GRACE_S if asked and _shutdown_answered(session) else 2.0)
-        _close_channels(session)
+        grace = 2.0
+        try:
+            if asked and _shutdown_answered(session):
+                grace = STOP_GRACE_S
+            elif asked:
+                grace = 2.0 - SHUTDOWN_REPLY_S  # waited that long already
+        finally:  # a second Ctrl-C while waiting still stops the kernel
+            kernel.stop(grace_s=grace)
+            _close_channels(session)
     observer.run_finished(record, location)
     if kept is not None:
         raise kept
@@ -661,7 +668,11 @@ def _shutdown_answered(session: _Session) -> bool:
     kc = session.client.kc
 
     async def answer() -> None:
-        await kc.control_channel.get_msg(timeout=SHUTDOWN_REPLY_S)
+        deadline = time.monotonic() + SHUTDOWN_REPLY_S
+        while True:  # raises Empty when the time is up
+            reply = await kc.control_channel.get_msg(timeout=max(0.0, deadline - time.monotonic()))
+            if reply.get("msg_type") == "shutdown_reply":
+                return
 
     try:
         run_sync(answer)()

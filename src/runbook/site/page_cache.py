@@ -39,6 +39,9 @@ import os
 import posixpath
 import re
 import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -50,7 +53,7 @@ from runbook.memo import Memo
 
 PAGE_CACHE = ".runbook/cache/pages"
 #: Bump when an entry's content changes shape.
-ENTRY_VERSION = "1"
+ENTRY_VERSION = "2"
 #: Python-Markdown's own extensions, by the short names mkdocs.yml uses.
 _MARKDOWN_BUILTINS = frozenset(
     {
@@ -60,16 +63,21 @@ _MARKDOWN_BUILTINS = frozenset(
     }
 )  # fmt: skip
 #: Extensions whose output depends on files or state besides the page's text.
-_STATEFUL = frozenset({"pymdownx.snippets"})
+_STATEFUL = frozenset({"pymdownx.snippets", "pymdownx.b64"})
+#: Extension options that name files whose content ends up in the page.
+_FILE_OPTIONS = frozenset({"custom_icons", "base_path", "auto_append"})
 #: At least this many pages to convert before a worker is worth forking.
 WORKER_MIN_PAGES = 100
 _LINK = re.compile(r'<(?:a|img)\b[^>]*?\s(?:href|src)="([^"]*)"')
 _MEMORY: Memo[str, dict[str, Any]] = Memo(8192)
 
 
-def cacheable_extensions(extensions: Iterable[Any]) -> bool:
+def cacheable_extensions(extensions: Iterable[Any], configs: Any = None) -> bool:
     """Whether every Markdown extension is one whose output depends only on the text and
-    its options: Python-Markdown's own, pymdown-extensions' (but snippets) and Material's."""
+    its options: Python-Markdown's own, pymdown-extensions' (but snippets and b64) and
+    Material's, with no option naming files to read (such as emoji's ``custom_icons``)."""
+    if _names_files(configs):
+        return False
     for extension in extensions:
         if not isinstance(extension, str):
             return False
@@ -82,6 +90,14 @@ def cacheable_extensions(extensions: Iterable[Any]) -> bool:
             continue
         return False
     return True
+
+
+def _names_files(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(key in _FILE_OPTIONS and item or _names_files(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_names_files(item) for item in value)
+    return False
 
 
 def settings_digest(config: Any) -> str:
@@ -111,7 +127,10 @@ def _describe(value: Any) -> str:
     index); an object without one gets its repr, which may never match again (a miss)."""
     name = getattr(value, "__qualname__", None)
     module = getattr(value, "__module__", None)
-    return f"{module}.{name}" if name and module else repr(value)
+    if not (name and module):
+        return repr(value)
+    package = sys.modules.get(module.partition(".")[0])
+    return f"{module}.{name}@{getattr(package, '__version__', '')}"
 
 
 class PageCache:
@@ -121,8 +140,12 @@ class PageCache:
     def __init__(self, folder: Path, settings: str, files: Any) -> None:
         self.folder = folder
         self.settings = settings
-        self.urls = {_normal("/" + file.url) for file in files}
+        #: Each published file by its URL path (unquoted): what a relative link lands on.
+        published = (file for file in files if not file.inclusion.is_excluded())
+        self.targets = {_normal("/" + unquote(file.url)): file.src_uri for file in published}
         self.used: set[str] = set()
+        self.started = time.time()
+        self.hits = self.by_worker = self.converted = 0
 
     def key(self, page: Any, markdown: str) -> str:
         data = f"{self.settings}\0{page.file.src_uri}\0{page.url}\0{markdown}"
@@ -132,25 +155,45 @@ class PageCache:
         return self.folder / entry_key[:2] / f"{entry_key}.json"
 
     def get(self, page: Any, entry_key: str) -> dict[str, Any] | None:
-        """The entry under ``entry_key``, if its links still land on pages of the site."""
+        """The entry under ``entry_key``, if each of its links still lands on the file it
+        landed on when the page was converted."""
         self.used.add(entry_key)
         entry = _MEMORY.get(entry_key)
+        by_worker = False
         if entry is None:
+            path = self.path(entry_key)
             try:
-                entry = json.loads(self.path(entry_key).read_bytes())
+                entry = json.loads(path.read_bytes())
+                by_worker = path.stat().st_mtime >= self.started
             except (OSError, ValueError):
                 return None
             if not isinstance(entry, dict):
                 return None
             _MEMORY.put(entry_key, entry)
-        base = _base("/" + page.url)
-        if any(_normal(base + link) not in self.urls for link in entry.get("links", ())):
+        links = entry.get("links")
+        if not isinstance(links, dict) or any(
+            self.targets.get(self.landing(page, link)) != target for link, target in links.items()
+        ):
             return None
+        self.hits += 1
+        self.by_worker += by_worker
         return entry
 
+    def landing(self, page: Any, link: str) -> str:
+        """The URL path a relative ``link`` of ``page`` lands on."""
+        return _normal(_base("/" + unquote(page.url)) + link)
+
     def put(self, entry_key: str, page: Any) -> None:
-        """Store what ``page.render`` left on ``page``; a failure to write only costs speed."""
+        """Store what ``page.render`` left on ``page``; a failure to write only costs speed.
+
+        Nothing is stored when MkDocs did not collect the page's links to anchors (at
+        debug log level it does not): a later build would not check them.
+        """
+        self.converted += 1
+        if getattr(page, "links_to_anchors", None) is None:
+            return
         entry = capture(page)
+        entry["links"] = {link: self.targets.get(self.landing(page, link)) for link in entry["links"]}
         self.used.add(entry_key)
         _MEMORY.put(entry_key, entry)
         write_atomic(self.path(entry_key), json.dumps(entry).encode("utf-8"))
@@ -183,9 +226,7 @@ class PageCache:
 
 def capture(page: Any) -> dict[str, Any]:
     """The result of ``page.render`` as JSON-able values."""
-    anchors = {
-        file.src_uri: dict(links) for file, links in (getattr(page, "links_to_anchors", None) or {}).items()
-    }
+    anchors = {file.src_uri: dict(links) for file, links in (page.links_to_anchors or {}).items()}
     return {
         "html": page.content,
         "toc": [_toc_item(item) for item in page.toc.items],
@@ -206,7 +247,7 @@ def restore(page: Any, entry: dict[str, Any], files: Any) -> str:
     from mkdocs.structure.toc import TableOfContents
 
     links_to_anchors = {
-        files.get_file_from_path(src_uri): links for src_uri, links in entry["links_to_anchors"].items()
+        files.get_file_from_path(src_uri): dict(links) for src_uri, links in entry["links_to_anchors"].items()
     }
     items = [_anchor_link(item) for item in entry["toc"]]
     if items:
@@ -289,11 +330,14 @@ def cache_search_entries(cache: PageCache, plugins: Any) -> None:
     settings = json.dumps([cache.settings, dict(search.config)], sort_keys=True, default=_describe)  # type: ignore[union-attr]
 
     def add_entry_from_context(page: Any) -> None:
-        described = json.dumps(
-            [settings, page.url, str(page.title), page.meta, [_toc_item(item) for item in page.toc.items]],
-            sort_keys=True,
-            default=_describe,
-        )
+        toc = [_toc_item(item) for item in page.toc.items]
+        try:
+            described = json.dumps(
+                [settings, page.url, str(page.title), page.meta, toc], sort_keys=True, default=_describe
+            )
+        except (TypeError, ValueError):  # front matter JSON cannot key (mixed key types)
+            add(page)
+            return
         entry_key = hashlib.sha256(f"{described}\0{page.content}".encode()).hexdigest()
         entries = cache.get_search(entry_key)
         if entries is not None:
@@ -322,8 +366,15 @@ class Converter:
         cls, cache: PageCache, pages: list[Any], config: Any, files: Any, prepare: Callable[[], None]
     ) -> Converter | None:
         """Fork the worker, if there are enough pages and a second core to convert them on;
-        ``prepare`` runs first in the worker (the plugin stops using the cache there)."""
+        ``prepare`` runs first in the worker (the plugin stops using the cache there).
+
+        Not in a process running other threads (``serve``: forking one is unsafe), and not
+        when a plugin that is not known to keep to itself runs before conversion (the
+        worker runs those hooks too, and may be killed in the middle of one).
+        """
         if len(pages) < WORKER_MIN_PAGES or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
+            return None
+        if threading.active_count() > 1 or not _known_hooks(config.plugins):
             return None
         try:
             pid = os.fork()
@@ -333,6 +384,7 @@ class Converter:
             return cls(pid)
         code = 0
         try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the worker at once
             prepare()
             _convert_from_the_end(cache, pages, config, files)
         except BaseException:  # the build goes on without the worker's pages
@@ -352,6 +404,19 @@ class Converter:
             pass
 
 
+#: Plugins whose hooks before conversion touch nothing but their own memory.
+_KNOWN_PLUGINS = ("runbook.site.plugin", "material.plugins.search.plugin", "material.plugins.tags.plugin")
+
+
+def _known_hooks(plugins: Any) -> bool:
+    events = ("pre_page", "page_read_source", "page_markdown")
+    return all(
+        type(getattr(method, "__self__", None)).__module__ in _KNOWN_PLUGINS
+        for event in events
+        for method in plugins.events.get(event, ())
+    )
+
+
 def _convert_from_the_end(cache: PageCache, pages: list[Any], config: Any, files: Any) -> None:
     """The worker: the hooks before conversion, then ``Page.render``, page by page from the
     last; a page whose conversion logged something is left to MkDocs (which logs it)."""
@@ -360,7 +425,10 @@ def _convert_from_the_end(cache: PageCache, pages: list[Any], config: Any, files
     seen = Records()  # MkDocs prints the build's messages, not the worker
     for logger in (logging.getLogger(), logging.getLogger("mkdocs")):
         logger.handlers = [seen]
+    parent = os.getppid()
     for file in reversed(pages):
+        if os.getppid() != parent:
+            return  # the build is gone
         page = file.page if file.page is not None else Page(None, file, config)
         page = config.plugins.on_pre_page(page, config=config, files=files)
         page.read_source(config)

@@ -99,8 +99,10 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             files.append(File.generated(config, path, content=data))
         return files
 
+    @event_priority(-100)  # after every other plugin's: the page cache's worker forks here
     def on_nav(self, nav: Any, /, *, config: MkDocsConfig, files: Files) -> Any:
-        """Name the generated sections as people write them ("FAQ", not "Faq")."""
+        """Name the generated sections as people write them ("FAQ", not "Faq"); start the
+        page cache."""
         from mkdocs.structure.nav import Section
 
         for item in nav.items:
@@ -117,7 +119,9 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
 
         self.pages = self.converter = None
         self.converting, self.cached = {}, {}
-        if self.project is None or not page_cache.cacheable_extensions(config.markdown_extensions):
+        if self.project is None or not page_cache.cacheable_extensions(
+            config.markdown_extensions, config.mdx_configs
+        ):
             return
         self.pages = page_cache.PageCache(
             self.project.root / page_cache.PAGE_CACHE, page_cache.settings_digest(config), files
@@ -139,6 +143,13 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         if self.logged is not None:
             logging.getLogger("mkdocs").removeHandler(self.logged)
             self.logged = None
+        pages = self.pages
+        if pages is not None and (pages.hits or pages.converted):
+            log.info(
+                f"{pages.converted + pages.hits} pages: {pages.converted} converted, {pages.by_worker} "
+                f"converted by a second process, {pages.hits - pages.by_worker} from the page cache"
+            )
+            pages.hits = pages.by_worker = pages.converted = 0
 
     @event_priority(100)  # first: every other hook sees the page's HTML
     def on_page_content(self, html: str, /, *, page: Any, config: MkDocsConfig, files: Files) -> str | None:
@@ -206,6 +217,11 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             self.pages = None
 
     def on_build_error(self, *, error: Exception) -> None:
+        self._finish_page_cache()
+        self.pages = None
+
+    def on_shutdown(self) -> None:
+        """Also after Ctrl-C or SIGTERM, which end a build without an error event."""
         self._finish_page_cache()
         self.pages = None
 

@@ -43,6 +43,7 @@ _ORIGINAL: list[Any] = [None]  # nbformat's own validate, while it is swapped ou
 #: jupytext modules its package imports for Jupyter's contents manager (tornado, a server
 #: when installed): a third of its import time, and never used by a parse.
 _SERVER_MODULES = ("jupytext.sync_contentsmanager", "jupytext.async_contentsmanager")
+_IMPORTING = threading.Lock()
 
 
 def import_jupytext() -> Any:
@@ -50,22 +51,24 @@ def import_jupytext() -> Any:
 
     Its package imports them under ``try: ... except ImportError`` (they are optional);
     a ``None`` in ``sys.modules`` makes those imports fail fast, and is taken out again
-    afterwards, so a later explicit import of them still works.
+    afterwards, so a later explicit import of them still works (``jupytext``'s own names
+    for them stay placeholders that raise the ImportError; nothing here uses them).
     """
     import sys
 
-    if "jupytext" in sys.modules:
-        return sys.modules["jupytext"]
-    blocked = [name for name in _SERVER_MODULES if name not in sys.modules]
-    for name in blocked:
-        sys.modules[name] = None  # type: ignore[assignment]
-    try:
-        import jupytext  # heavy: imported only when a runbook is really parsed
-    finally:
+    with _IMPORTING:  # one thread imports it; the others wait for the whole module
+        if "jupytext" in sys.modules:
+            return sys.modules["jupytext"]
+        blocked = [name for name in _SERVER_MODULES if name not in sys.modules]
         for name in blocked:
-            if sys.modules.get(name, 0) is None:
-                del sys.modules[name]
-    return jupytext
+            sys.modules[name] = None  # type: ignore[assignment]
+        try:
+            import jupytext  # heavy: imported only when a runbook is really parsed
+        finally:
+            for name in blocked:
+                if sys.modules.get(name, 0) is None:
+                    del sys.modules[name]
+        return jupytext
 
 
 def read_cells(text: str, fmt: str) -> Any:

@@ -394,7 +394,14 @@ def test_dashboard_lists_failed_first_and_the_calendar_shows_what_is_due_when(bu
     dashboard = page_text(built_site, "runbooks").text
     calendar = page_text(built_site, "runbooks/calendar").text
 
-    assert dashboard.index("Broken check") < dashboard.index("Never run") < dashboard.index("Output showcase")
+    # Failed first, stale before never run before succeeded. The fixture's daily showcase
+    # run was made on 2026-11-29, so it reads succeeded for a day after it, stale since.
+    showcase = (built_site / "runbooks" / "ops" / "showcase" / "index.html").read_text("utf-8")
+    stale = 'class="rb-card rb-card--stale"' in showcase
+    assert stale or 'class="rb-card rb-card--succeeded"' in showcase
+    never, shown = dashboard.index("Never run"), dashboard.index("Output showcase")
+    assert dashboard.index("Broken check") < min(never, shown)
+    assert (shown < never) if stale else (never < shown)
     assert re.search(r"overdue since \d\d \w+ Broken check", calendar)
     assert "daily: Output showcase" in calendar and "weekly: Broken check" in calendar
 

@@ -365,12 +365,7 @@ def source_config(root: Path) -> str:
     shutil.rmtree(docs, ignore_errors=True)
     shutil.copytree(root / "docs", docs)
     shutil.copytree(root / "runbooks", docs / "runbooks")
-    name = "mkdocs-source.yml"
-    (root / name).write_text(
-        MKDOCS_YML.format(n=LARGE, docs_dir="source-docs", site_dir="site-source", plugins="  - search"),
-        "utf-8",
-    )
-    return name
+    return plain_config(root, "source")
 
 
 def fresh_clone(root: Path) -> None:
@@ -388,9 +383,14 @@ def static_config(root: Path) -> str:
     """The rendered docs tree of ``root`` and a config building it without the plugin."""
     shutil.rmtree(root / "static-docs", ignore_errors=True)
     run([RUNBOOK, "render", "--out", "static-docs"], root)
-    name = "mkdocs-static.yml"
+    return plain_config(root, "static")
+
+
+def plain_config(root: Path, kind: str) -> str:
+    """``mkdocs-KIND.yml``: ``KIND-docs`` built into ``site-KIND`` without the plugin."""
+    name = f"mkdocs-{kind}.yml"
     (root / name).write_text(
-        MKDOCS_YML.format(n=LARGE, docs_dir="static-docs", site_dir="site-static", plugins="  - search"),
+        MKDOCS_YML.format(n=LARGE, docs_dir=f"{kind}-docs", site_dir=f"site-{kind}", plugins="  - search"),
         "utf-8",
     )
     return name

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import clean_env, code, params_cell, runbook_md
+from test_parallel import stored as records
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -48,14 +49,6 @@ def spawn_due(project: Path, *args: str) -> pexpect.spawn:
         timeout=120,
         dimensions=(40, 200),
     )
-
-
-def records(project: Path) -> dict[str, dict]:
-    found = {}
-    for path in project.glob("runs/*/*/record.json"):
-        record = json.loads(path.read_text("utf-8"))
-        found[record["runbook"]["slug"]] = record
-    return found
 
 
 @pytest.mark.kernel

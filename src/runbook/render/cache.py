@@ -74,10 +74,10 @@ class RenderCache:
                 digest = hashlib.sha256(blob).hexdigest()
                 target = self._blob(digest)
                 if not target.exists():
-                    _write_atomic(target, blob)
+                    write_atomic(target, blob)
                 digests[path] = digest
             entry = json.dumps({"pages": pages, "assets": digests}).encode("utf-8")
-            _write_atomic(self._entry(entry_key), entry)
+            write_atomic(self._entry(entry_key), entry)
         except OSError:
             pass
 
@@ -95,7 +95,9 @@ class RenderCache:
         return prune.prune(self.folder, names.__contains__)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file beside it (readers never see
+    half a file). Raises OSError."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)

@@ -50,6 +50,7 @@ from urllib.parse import unquote, urlsplit
 
 from runbook import __version__, prune
 from runbook.memo import Memo
+from runbook.render.cache import write_atomic
 
 PAGE_CACHE = ".runbook/cache/pages"
 #: Bump when an entry's content changes shape.
@@ -196,7 +197,7 @@ class PageCache:
         entry["links"] = {link: self.targets.get(self.landing(page, link)) for link in entry["links"]}
         self.used.add(entry_key)
         _MEMORY.put(entry_key, entry)
-        write_atomic(self.path(entry_key), json.dumps(entry).encode("utf-8"))
+        _store(self.path(entry_key), json.dumps(entry).encode("utf-8"))
 
     def get_search(self, entry_key: str) -> list[dict[str, Any]] | None:
         """Search entries stored under ``entry_key`` (fresh copies: hooks may change them)."""
@@ -214,7 +215,7 @@ class PageCache:
             data = json.dumps(entries)
         except (TypeError, ValueError):
             return  # a value JSON cannot hold: index the page every time
-        write_atomic(self.path(entry_key), data.encode("utf-8"))
+        _store(self.path(entry_key), data.encode("utf-8"))
 
     def prune_unused(self) -> int:
         """Remove old entries no page of this build used (at most daily)."""
@@ -298,12 +299,10 @@ def _normal(url: str) -> str:
     return path.rstrip("/") or "/"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def _store(path: Path, data: bytes) -> None:
+    """Write an entry; a failure (a read-only checkout) only costs speed."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
     except OSError:
         pass
 

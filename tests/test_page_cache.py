@@ -159,9 +159,36 @@ def test_an_extension_that_reads_other_files_turns_the_cache_off(tmp_path: Path)
     assert not entries(project)
 
 
-def test_a_fresh_build_converted_partly_by_the_worker_is_the_plain_site(tmp_path: Path) -> None:
-    """Enough runbooks for the worker; the same project with the cache off (snippets on,
-    unused) converts every page in MkDocs."""
+#: A hook that makes MkDocs build every page itself: the page builder runs only when
+#: each ``post_page`` hook is one it knows.
+SERIAL_HOOK = "def on_post_page(output, page, config):\n    return output\n"
+#: A hook giving templates ``in_worker()``: true in a process other than the one that
+#: made the theme's environment (the worker that builds pages, forked after that).
+WORKER_HOOK = """\
+import logging
+import os
+
+log = logging.getLogger("mkdocs.hooks.worker")
+
+
+def on_env(env, config, files):
+    main = os.getpid()
+    env.globals["in_worker"] = lambda: os.getpid() != main
+    env.globals["fail"] = fail
+    env.globals["warn"] = log.warning
+    return env
+
+
+def fail(page):
+    raise RuntimeError(f"the worker cannot build {page}")
+"""
+
+
+def many_pages(root: Path, *, serial: bool = False, main_html: str = "") -> Path:
+    """A project of enough runbooks for both workers (the converter's and the page
+    builder's), with Material and search. ``serial``: the page cache off (snippets on,
+    unused) and MkDocs building every page itself. ``main_html``: the theme's
+    ``main.html``, overridden, with the helpers of :data:`WORKER_HOOK`."""
     count = WORKER_MIN_PAGES + 20
     runbooks = {
         f"area-{i % 4}/check-{i:03d}": runbook_md(
@@ -171,30 +198,95 @@ def test_a_fresh_build_converted_partly_by_the_worker_is_the_plain_site(tmp_path
         )
         for i in range(count)
     }
-    with_cache = write_project(tmp_path / "cached", runbooks)
-    without = write_project(tmp_path / "plain", runbooks)
-    for project, extensions in ((with_cache, ""), (without, "  - pymdownx.snippets\n")):
-        (project / "docs").mkdir()
-        (project / "docs" / "index.md").write_text("# Home\n", "utf-8")
-        (project / "docs" / "guide.md").write_text("# Guide\n\n## Steps\n", "utf-8")
-        config = project / "mkdocs.yml"
-        config.write_text(
-            config.read_text("utf-8")
-            + "theme:\n  name: material\nplugins:\n  - search\n  - runbook\nmarkdown_extensions:\n  - toc:\n      permalink: true\n"
-            + "  - pymdownx.superfences\n"
-            + extensions,
-            "utf-8",
-        )
+    project = write_project(root, runbooks)
+    (project / "docs").mkdir()
+    (project / "docs" / "index.md").write_text("# Home\n", "utf-8")
+    (project / "docs" / "guide.md").write_text("# Guide\n\n## Steps\n", "utf-8")
+    hooks = []
+    theme = "theme:\n  name: material\n"
+    if main_html:
+        (project / "overrides").mkdir()
+        (project / "overrides" / "main.html").write_text(main_html, "utf-8")
+        (project / "worker.py").write_text(WORKER_HOOK, "utf-8")
+        theme += "  custom_dir: overrides\n"
+        hooks.append("worker.py")
+    if serial:
+        (project / "serial.py").write_text(SERIAL_HOOK, "utf-8")
+        hooks.append("serial.py")
+    config = project / "mkdocs.yml"
+    config.write_text(
+        config.read_text("utf-8")
+        + theme
+        + "plugins:\n  - search\n  - runbook\nmarkdown_extensions:\n  - toc:\n      permalink: true\n"
+        + "  - pymdownx.superfences\n"
+        + ("  - pymdownx.snippets\n" if serial else "")
+        + "".join(f"hooks:\n  - {hook}\n" for hook in hooks[:1])
+        + "".join(f"  - {hook}\n" for hook in hooks[1:]),
+        "utf-8",
+    )
+    return project
 
-    converted = build(with_cache, "--strict", log="-v")
-    build(without, "--strict")
 
-    site = pages(with_cache / "site")
-    assert len([p for p in site if p.startswith("runbooks/area-")]) == count
-    assert site == pages(without / "site")
-    assert len(entries(with_cache)) >= count
-    assert not entries(without)
-    by_worker = re.search(r"(\d+) converted by a second process", converted)
-    assert by_worker, converted
+def second_process(log: str, what: str) -> int:
+    """How many pages the ``-v`` log says a second process converted or built."""
+    found = re.search(rf"(\d+) (?:pages )?{what} by a second process", log)
+    assert found, log
+    return int(found.group(1))
+
+
+def test_a_fresh_build_converted_and_built_partly_by_workers_is_the_plain_site(tmp_path: Path) -> None:
+    """The same project built by MkDocs alone, page by page: the same site; and again
+    from the cache, with the page builder."""
+    with_workers = many_pages(tmp_path / "workers")
+    serial = many_pages(tmp_path / "serial", serial=True)
+
+    log = build(with_workers, "--strict", log="-v")
+    assert "built by a second process" not in build(serial, "--strict", log="-v")
+
+    site = pages(with_workers / "site")
+    assert len([p for p in site if p.startswith("runbooks/area-")]) == WORKER_MIN_PAGES + 20
+    assert site == pages(serial / "site")
+    assert len(entries(with_workers)) >= WORKER_MIN_PAGES + 20
+    assert not entries(serial)
     if (os.cpu_count() or 1) > 1:
-        assert int(by_worker.group(1)) > 10
+        assert second_process(log, "converted") > 10
+        assert second_process(log, "built") > 10
+
+    warm = build(with_workers, "--strict", log="-v")
+
+    assert pages(with_workers / "site") == site
+    if (os.cpu_count() or 1) > 1:
+        assert second_process(warm, "built") > 10
+
+
+def test_pages_the_page_builder_did_not_finish_are_built_by_mkdocs(tmp_path: Path) -> None:
+    """The worker fails on the first page it builds (as a killed worker would): MkDocs
+    builds that one after its loop, and the site is the one MkDocs alone builds."""
+    main_html = '{% extends "base.html" %}{% block content %}{% if in_worker() %}{{ fail(page.file.src_uri) }}{% endif %}{{ super() }}{% endblock %}'
+    failing = many_pages(tmp_path / "failing", main_html=main_html)
+    serial = many_pages(tmp_path / "serial", serial=True, main_html=main_html)
+
+    log = build(failing, "--strict", log="-v")
+    build(serial, "--strict")
+
+    assert "cannot build" not in log
+    assert pages(failing / "site") == pages(serial / "site")
+    if (os.cpu_count() or 1) > 1:
+        assert second_process(log, "built") == 0
+
+
+def test_a_page_that_warns_while_built_warns_once_and_fails_a_strict_build(tmp_path: Path) -> None:
+    """Every page warns as its template renders, in whichever process builds it: MkDocs
+    prints each page's warning once (the worker leaves such a page to MkDocs), and counts
+    them for ``--strict``."""
+    main_html = '{% extends "base.html" %}{% block content %}{{ warn("rendering " ~ page.file.src_uri ~ ".") }}{{ super() }}{% endblock %}'
+    project = many_pages(tmp_path / "warning", main_html=main_html)
+
+    log = build(project)
+    strict = runbook_cli(project, "build", "--strict")
+
+    rendered = re.findall(r"rendering (\S+)\.", log)
+    assert len(rendered) == len(set(rendered)) == len(list((project / "site").rglob("index.html")))
+    assert "runbooks/area-3/check-119.md" in rendered
+    assert strict.returncode == 1
+    assert f"{len(rendered)} warnings" in strict.stderr

@@ -373,7 +373,7 @@ class Converter:
         """
         if len(pages) < WORKER_MIN_PAGES or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
             return None
-        if threading.active_count() > 1 or not _known_hooks(config.plugins):
+        if threading.active_count() > 1 or not known_hooks(config.plugins):
             return None
         try:
             pid = os.fork()
@@ -403,12 +403,14 @@ class Converter:
             pass
 
 
-#: Plugins whose hooks before conversion touch nothing but their own memory.
+#: Plugins whose per-page hooks touch nothing but their own memory.
 _KNOWN_PLUGINS = ("runbook.site.plugin", "material.plugins.search.plugin", "material.plugins.tags.plugin")
+#: The hooks a worker converting pages runs.
+CONVERSION_EVENTS = ("pre_page", "page_read_source", "page_markdown")
 
 
-def _known_hooks(plugins: Any) -> bool:
-    events = ("pre_page", "page_read_source", "page_markdown")
+def known_hooks(plugins: Any, events: Iterable[str] = CONVERSION_EVENTS) -> bool:
+    """Whether every hook of ``events`` belongs to one of the known plugins."""
     return all(
         type(getattr(method, "__self__", None)).__module__ in _KNOWN_PLUGINS
         for event in events

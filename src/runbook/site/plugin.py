@@ -9,7 +9,9 @@ file that cannot be read) are logged as warnings, so a ``--strict`` build fails 
 
 Converted pages are kept between builds (:mod:`runbook.site.page_cache`): a page whose
 Markdown and settings are unchanged, and whose links still land, is not converted again;
-on a fresh clone a forked worker converts pages alongside MkDocs.
+on a fresh clone a forked worker converts pages alongside MkDocs. Once every page is
+converted, a second worker builds pages from the end of the list (:mod:`runbook.site.builder`)
+while MkDocs builds from the start.
 
 Run pages are built with the shipped theme template ``runbook/run.html`` (in
 ``templates/theme``, added to the theme's search path after the project's ``custom_dir``,
@@ -52,6 +54,8 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         self.share_nav = True
         self.pages: Any = None  # the page cache, while a build uses it
         self.converter: Any = None
+        self.builder: Any = None  # the worker building pages, while a build uses one
+        self.nav: Any = None
         self.logged: Any = None
         self.converting: dict[str, tuple[str, int]] = {}  # pages MkDocs converts: key, log count
         self.cached: dict[str, tuple[dict[str, Any], str]] = {}  # pages taken from the cache
@@ -60,7 +64,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
     def on_startup(self, *, command: str, dirty: bool) -> None:
         # `serve` runs a watcher and a web server in threads: no forked worker there (its
         # rebuilds find the pages that did not change in the cache anyway).
-        self.serving = command == "serve"
+        self.serving = command == "serve" or dirty
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
         if not self.config.enabled:
@@ -109,6 +113,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             if isinstance(item, Section) and item.title in SECTION_TITLES:
                 item.title = SECTION_TITLES[item.title]
         self.share_nav = not any(page.url.startswith(RUNS_PREFIX) for page in nav.pages)
+        self.nav = nav
         self._start_page_cache(config, files)
         return nav
 
@@ -167,8 +172,10 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
                 self.pages.put(entry_key, page)
         return html
 
+    @event_priority(-100)  # last: the worker building pages forks here, with the final env
     def on_env(self, env: Any, /, *, config: MkDocsConfig, files: Files) -> Any:
-        """Give the run page template its helper; a build starts with nothing shared."""
+        """Give the run page template its helper; a build starts with nothing shared. Start
+        the worker that builds pages from the end."""
         self.shared_nav = {}
         env.globals["runbook_nav_once"] = self._nav_once
         self._finish_page_cache()  # every page is converted by now
@@ -176,7 +183,17 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             from runbook.site.page_cache import cache_search_entries
 
             cache_search_entries(self.pages, config.plugins)
+        if self.project is not None and not self.serving and self.nav is not None:
+            from runbook.site.builder import Builder
+
+            self.builder = Builder.start(config, files, self.nav, env)
         return env
+
+    @event_priority(-100)  # last: the context as every hook left it
+    def on_page_context(self, context: Any, /, *, page: Any, config: MkDocsConfig, nav: Any) -> Any:
+        if self.builder is not None:
+            self.builder.keep_context(page, context)
+        return context
 
     @event_priority(-100)  # last: the cache key is the Markdown every other hook has had its say on
     def on_page_markdown(self, markdown: str, /, *, page: Any, config: MkDocsConfig, files: Files) -> str:
@@ -211,19 +228,28 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             self.shared_nav[key] = Markup(caller())
         return self.shared_nav[key]
 
+    @event_priority(100)  # first: every other hook finds every page written
     def on_post_build(self, *, config: MkDocsConfig) -> None:
+        builder, self.builder, self.nav = self.builder, None, None
+        if builder is not None:
+            log.info(f"{builder.finish()} pages built by a second process")
         if self.pages is not None:
             self.pages.prune_unused()
             self.pages = None
 
     def on_build_error(self, *, error: Exception) -> None:
-        self._finish_page_cache()
-        self.pages = None
+        self._stop()
 
     def on_shutdown(self) -> None:
         """Also after Ctrl-C or SIGTERM, which end a build without an error event."""
+        self._stop()
+
+    def _stop(self) -> None:
         self._finish_page_cache()
-        self.pages = None
+        self.pages = self.nav = None
+        if self.builder is not None:
+            self.builder.stop()
+            self.builder = None
 
     def on_serve(self, server: Any, /, *, config: MkDocsConfig, builder: Any) -> Any:
         if self.project is None:

@@ -1,0 +1,206 @@
+"""MkDocs' page loop shared with a forked worker: the template renders of a large site.
+
+Once every page is converted (``on_env``), what is left of a build is, page by page, the
+theme's template (Material's layout and navigation) and Material's search indexing of the
+page's HTML: on a fresh clone of 1,000 runbooks, each with a run page, half of the build,
+and most of a build whose conversions all come from the page cache. The plugin forks a
+worker there that builds pages from the end of the list with MkDocs' own ``_build_page``
+(the same hooks, the same template, the same file written), while MkDocs builds from the
+start; the two meet in the middle.
+
+Who builds a page is settled by a claim, a file created with ``O_EXCL`` in a folder of
+the build, one per page. MkDocs claims a page when it looks up the page's template; for a
+page the worker holds it gets an empty template, so it writes nothing (its
+``Page skipped`` line is dropped), while its ``on_page_context`` hooks run as always and
+Material's search takes the page's entries from the page cache, where the worker's own
+indexing left them. The worker marks a page done once its file is written. One it did not
+finish (it died, or the page's build logged a message, which MkDocs must print and count
+for ``--strict``) is rendered by MkDocs after its loop, from the context MkDocs made.
+
+Only when every ``page_context`` and ``post_page`` hook is one known to keep to itself
+(the worker runs them too, and MkDocs never shows a hook of ``post_page`` the page the
+worker wrote), never under ``serve`` (its threads make forking unsafe).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from typing import Any
+
+from runbook.site.page_cache import WORKER_MIN_PAGES, Records, known_hooks
+
+#: MkDocs' loggers: the worker keeps its messages to itself.
+_LOGGERS = ("", "mkdocs")
+#: Where MkDocs says it wrote nothing for a page.
+_BUILD_LOGGER = "mkdocs.commands.build"
+
+
+class Builder:
+    """The build's side of the worker: claims, the pages the worker holds, their repair."""
+
+    def __init__(self, pid: int, folder: str, pages: list[Any], config: Any, env: Any) -> None:
+        self.pid = pid
+        self.folder = folder
+        self.config = config
+        self.index = {file.src_uri: number for number, file in enumerate(pages)}
+        #: Pages the worker holds: the page, its template's name, the context MkDocs made.
+        self.held: dict[str, list[Any]] = {}
+        self.decided: dict[str, bool] = {}
+        self.get_template = env.get_template
+        self.empty = env.from_string("")
+        self.quiet = _Skipped(self.held)
+        logging.getLogger(_BUILD_LOGGER).addFilter(self.quiet)
+        env.get_template = self._get_template
+
+    @classmethod
+    def start(cls, config: Any, files: Any, nav: Any, env: Any) -> Builder | None:
+        """Fork the worker, if there are enough pages and a second core to build them on."""
+        from mkdocs.structure.files import InclusionLevel
+
+        pages = files.documentation_pages(inclusion=InclusionLevel.is_included)
+        if len(pages) < WORKER_MIN_PAGES or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
+            return None
+        if threading.active_count() > 1 or not known_hooks(config.plugins, ("page_context", "post_page")):
+            return None
+        if any(file.page is None for file in pages):
+            return None
+        folder = tempfile.mkdtemp(prefix="runbook-build-")
+        try:
+            pid = os.fork()
+        except OSError:
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+        if pid:
+            return cls(pid, folder, pages, config, env)
+        code = 0
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the worker at once
+            _build_from_the_end(folder, pages, config, nav, env)
+        except BaseException:  # what it did not finish, MkDocs builds
+            code = 1
+        finally:
+            os._exit(code)
+
+    def _get_template(self, name: str, parent: str | None = None, globals: Any = None) -> Any:
+        """The page's template, or an empty one for a page the worker holds."""
+        page = self.config._current_page
+        if parent is None and page is not None and self._held_by_worker(page, name):
+            return self.empty
+        return self.get_template(name, parent, globals)
+
+    def _held_by_worker(self, page: Any, template: str) -> bool:
+        src = page.file.src_uri
+        held = self.decided.get(src)
+        if held is None:
+            number = self.index.get(src)
+            held = number is not None and not _claim(self.folder, str(number))
+            self.decided[src] = held
+            if held:
+                self.held[src] = [page, template, None]
+        return held
+
+    def keep_context(self, page: Any, context: Any) -> None:
+        """Keep the context of a page the worker holds, in case MkDocs must render it."""
+        held = self.held.get(page.file.src_uri)
+        if held is not None:
+            held[2] = context
+
+    def finish(self) -> int:
+        """Wait for the worker; render each page it held but did not finish. The number
+        of pages the worker built."""
+        _reap(self.pid, kill=False)
+        built = 0
+        try:
+            for src, (page, template, context) in self.held.items():
+                if os.path.exists(os.path.join(self.folder, f"{self.index[src]}.done")):
+                    built += 1
+                else:
+                    self._render(page, template, context)
+        finally:
+            self.close()
+        return built
+
+    def _render(self, page: Any, template: str, context: Any) -> None:
+        """What ``_build_page`` does after ``on_page_context``."""
+        from mkdocs.utils import write_file
+
+        config = self.config
+        config._current_page = page
+        page.active = True
+        try:
+            output = self.get_template(template).render(context)
+            output = config.plugins.on_post_page(output, page=page, config=config)
+            if output.strip():
+                write_file(output.encode("utf-8", errors="xmlcharrefreplace"), page.file.abs_dest_path)
+        finally:
+            page.active = False
+            config._current_page = None
+
+    def stop(self) -> None:
+        """End the worker (the build failed or was stopped) and clean up."""
+        _reap(self.pid, kill=True)
+        self.close()
+
+    def close(self) -> None:
+        logging.getLogger(_BUILD_LOGGER).removeFilter(self.quiet)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class _Skipped(logging.Filter):
+    """Drops MkDocs' ``Page skipped`` line for the pages the worker wrote."""
+
+    def __init__(self, held: dict[str, list[Any]]) -> None:
+        super().__init__()
+        self.held = held
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith("Page skipped: '"):
+            return True
+        return message[len("Page skipped: '") :].partition("'")[0] not in self.held
+
+
+def _claim(folder: str, name: str) -> bool:
+    """Create ``folder/name``, unless it exists (the other process has it)."""
+    try:
+        os.close(os.open(os.path.join(folder, name), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return False
+    return True
+
+
+def _reap(pid: int, *, kill: bool) -> None:
+    if kill:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _build_from_the_end(folder: str, pages: list[Any], config: Any, nav: Any, env: Any) -> None:
+    """The worker: MkDocs' ``_build_page`` for each page from the last, until MkDocs has
+    claimed the next one."""
+    from mkdocs.commands.build import _build_page
+
+    seen = Records()
+    seen.setLevel(logging.INFO)  # a page's debug lines (``-v``) are not worth building it again
+    for name in _LOGGERS:
+        logging.getLogger(name).handlers = [seen]
+    parent = os.getppid()
+    for number in range(len(pages) - 1, -1, -1):
+        if os.getppid() != parent or not _claim(folder, str(number)):
+            return  # the build is gone, or MkDocs got here
+        file = pages[number]
+        before = seen.count
+        _build_page(file.page, config, pages, nav, env, excluded=file.inclusion.is_excluded())
+        if seen.count == before:
+            _claim(folder, f"{number}.done")

@@ -54,6 +54,32 @@ def test_a_build_from_the_cache_is_the_site_a_fresh_build_gives(tmp_path: Path) 
     assert pages(project / "site") == fresh
 
 
+def test_the_renderers_html_blocks_reach_the_page_as_python_markdown_passes_them(tmp_path: Path) -> None:
+    """The plugin converts pages with the renderer's HTML blocks (status cards, step
+    headers, outputs of every kind) swapped out and back in; with the page cache off
+    (snippets on, unused) Python-Markdown passes them through itself: the same site, and
+    a link to a step's anchor resolves in both."""
+    swapped, plain = copy_fixture(tmp_path / "swapped"), copy_fixture(tmp_path / "plain")
+    quoted = '<pre class="rb-output rb-stdout"><code>an output</code></pre>'
+    for project in (swapped, plain):
+        (project / "docs" / "steps.md").write_text(
+            "# Steps\n\nSee [the streams](runbooks/ops/showcase.md#step-streams).\n\n"
+            f"An output reads, in HTML:\n\n```html\n<p>Before.</p>\n\n{quoted}\n\n```\n",
+            "utf-8",
+        )
+    config = plain / "mkdocs.yml"
+    config.write_text(config.read_text("utf-8") + "  - pymdownx.snippets\n", "utf-8")
+
+    build(swapped, "--strict")
+    build(plain, "--strict")
+
+    site = pages(swapped / "site")
+    assert site == pages(plain / "site")
+    assert sum(text.count('<div class="rb-step ') for text in site.values()) > 5
+    assert sum(text.count('<pre class="rb-output ') for text in site.values()) > 5
+    assert "an output" in site["steps/index.html"] and quoted not in site["steps/index.html"]  # shown as code
+
+
 def test_a_warm_build_takes_the_pages_from_the_cache(tmp_path: Path) -> None:
     """What the cache holds is what the page shows (so it was not converted again), and
     what search finds (so it was not indexed again)."""

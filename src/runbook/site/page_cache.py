@@ -423,6 +423,8 @@ def _convert_from_the_end(cache: PageCache, pages: list[Any], config: Any, files
     last; a page whose conversion logged something is left to MkDocs (which logs it)."""
     from mkdocs.structure.pages import Page
 
+    from runbook.site.html_blocks import restore, stash
+
     seen = Records()  # MkDocs prints the build's messages, not the worker
     for logger in (logging.getLogger(), logging.getLogger("mkdocs")):
         logger.handlers = [seen]
@@ -437,9 +439,11 @@ def _convert_from_the_end(cache: PageCache, pages: list[Any], config: Any, files
         entry_key = cache.key(page, markdown)
         if cache.path(entry_key).exists():
             return  # MkDocs got here first (or an earlier build did)
-        page.markdown = markdown
+        stashed = stash(markdown)
+        page.markdown = stashed.markdown
         before = seen.count
         page.render(config, files)
+        restore(page, stashed, config, files)
         if seen.count == before:
             cache.put(entry_key, page)
 

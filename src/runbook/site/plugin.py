@@ -57,7 +57,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         self.builder: Any = None  # the worker building pages, while a build uses one
         self.nav: Any = None
         self.logged: Any = None
-        self.converting: dict[str, tuple[str, int]] = {}  # pages MkDocs converts: key, log count
+        self.converting: dict[str, tuple[str, int, Any]] = {}  # pages MkDocs converts: key, log count, stash
         self.cached: dict[str, tuple[dict[str, Any], str]] = {}  # pages taken from the cache
         self.serving = False
 
@@ -158,7 +158,9 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
 
     @event_priority(100)  # first: every other hook sees the page's HTML
     def on_page_content(self, html: str, /, *, page: Any, config: MkDocsConfig, files: Files) -> str | None:
-        """Put a cached conversion on the page, or store MkDocs' (unless it logged something)."""
+        """Put a cached conversion on the page, or put the renderer's HTML blocks back into
+        MkDocs' and store it (unless it logged something)."""
+        from runbook.site.html_blocks import restore as restore_blocks
         from runbook.site.page_cache import restore
 
         src = page.file.src_uri
@@ -166,9 +168,10 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             entry, markdown = self.cached.pop(src)
             page.markdown = markdown
             return restore(page, entry, files)
-        if src in self.converting and self.pages is not None:
-            entry_key, count = self.converting.pop(src)
-            if self.logged.count == count:
+        if src in self.converting:
+            entry_key, count, stashed = self.converting.pop(src)
+            html = restore_blocks(page, stashed, config, files)
+            if self.logged.count == count and self.pages is not None:
                 self.pages.put(entry_key, page)
         return html
 
@@ -205,6 +208,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         pages = self.pages
         if pages is None:
             return markdown
+        from runbook.site.html_blocks import stash
         from runbook.site.page_cache import restorable
 
         entry_key = pages.key(page, markdown)
@@ -212,8 +216,9 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         if entry is not None and restorable(entry, files):
             self.cached[page.file.src_uri] = (entry, markdown)
             return ""
-        self.converting[page.file.src_uri] = (entry_key, self.logged.count)
-        return markdown
+        stashed = stash(markdown)  # the renderer's HTML blocks skip Python-Markdown
+        self.converting[page.file.src_uri] = (entry_key, self.logged.count, stashed)
+        return stashed.markdown
 
     def _nav_once(self, base_url: str, hidden: str | None, caller: Any) -> Markup:
         """The primary navigation of a run page, rendered for the first run page at its depth.

@@ -9,9 +9,10 @@ Loaded by ``run.py`` (``--only site`` runs this group alone). What is measured
    same sources: the runbooks' own Markdown files as plain pages in the same folders (so
    the same nav sections), built with a config that has no runbook plugin. Twice: from a
    fresh clone (no ``.runbook/`` folder: every runbook parsed, every page rendered and
-   converted, MkDocs and a forked worker converting; goal at most 1.5x), and with warm
-   caches (the build before left the parse, render and page caches: converted pages and
-   their search entries; goal at most 1.2x). For the record, two more lines: a plain build of the
+   converted, MkDocs and a forked worker converting, then MkDocs and a second forked
+   worker building pages; goal at most 1.5x), and with warm caches (the build before left
+   the parse, render and page caches: converted pages and their search entries; goal at
+   most 1.2x). For the record, two more lines: a plain build of the
    rendered pages (written once by ``runbook render --out``) against the sources' (what
    the generated pages cost MkDocs over the hand-written ones), and ``runbook build`` with
    only its parse cache warm against the plain build of its rendered pages (the plugin's

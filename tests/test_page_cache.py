@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 from conftest import code, runbook_md, write_project
 from test_site import copy_fixture, runbook_cli
 
+from runbook.site.inputs import render_project
 from runbook.site.page_cache import PAGE_CACHE, WORKER_MIN_PAGES
+from runbook.source.project import Project
 
 #: The dashboard says when the site was built.
 BUILT_AT = re.compile(r"Built \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -316,3 +319,23 @@ def test_a_page_that_warns_while_built_warns_once_and_fails_a_strict_build(tmp_p
     assert "runbooks/area-3/check-119.md" in rendered
     assert strict.returncode == 1
     assert f"{len(rendered)} warnings" in strict.stderr
+
+
+def test_notebooks_a_helper_rendered_are_the_ones_rendered_alone(tmp_path: Path) -> None:
+    """A fresh build of enough runbooks forks a helper that renders notebooks from the
+    last into the render cache; the build takes those from there, and each is what a
+    render without the cache gives."""
+    project = many_pages(tmp_path / "helped")
+
+    log = build(project, log="-v")
+
+    counts = re.search(r"(\d+) notebooks: (\d+) rendered, (\d+) from the render cache", log)
+    assert counts, log
+    assert int(counts.group(1)) == WORKER_MIN_PAGES + 20
+    if (os.cpu_count() or 1) > 1:
+        assert int(counts.group(3)) > 10
+    now = datetime.now(timezone.utc)
+    cached = render_project(Project(project), now=now)
+    alone = render_project(Project(project), now=now, use_cache=False)
+    assert cached.rendered == 0
+    assert cached.pages == alone.pages

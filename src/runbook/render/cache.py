@@ -64,6 +64,10 @@ class RenderCache:
         _MEMORY.put(memory_key, entry)
         return entry
 
+    def contains(self, entry_key: str) -> bool:
+        """Whether an entry is stored under ``entry_key`` (it is not read)."""
+        return _MEMORY.get((str(self.folder), entry_key)) is not None or self._entry(entry_key).is_file()
+
     def put(self, entry_key: str, pages: dict[str, str], assets: dict[str, bytes]) -> None:
         """Store pages and assets; a failure to write only costs speed."""
         self.used.add(entry_key)

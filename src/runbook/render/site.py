@@ -11,11 +11,14 @@ two adapters that publish the result.
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from runbook.errors import RunbookError
 from runbook.record.model import RunRecord
@@ -49,6 +52,8 @@ OVERVIEW_PAGES = (DASHBOARD, CALENDAR, FAQ_INDEX, TRAINING_INDEX, ALERTS_INDEX)
 RENDER_CACHE = ".runbook/cache/render"
 #: Stands for the build time in cached overview pages; replaced on every render.
 BUILT_AT = "\x00built-at\x00"
+#: Notebooks to render before a helper process is worth forking.
+HELPER_MIN = 100
 
 NotebookLoader = Callable[[RunRecord], dict[str, Any] | None]
 
@@ -109,6 +114,8 @@ class Site:
             pages, replaced by their rendered version; the FAQ's YAML files).
         hidden: generated pages kept out of the navigation (run pages).
         warnings: problems a ``--strict`` build fails on, each naming its file.
+        notebooks: the notebooks whose pages it holds.
+        rendered: how many of them this render rendered (the others came from the cache).
     """
 
     pages: dict[str, str] = field(default_factory=dict)
@@ -116,6 +123,8 @@ class Site:
     replaced: set[str] = field(default_factory=set)
     hidden: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
+    notebooks: int = 0
+    rendered: int = 0
 
 
 @dataclass(frozen=True)
@@ -154,16 +163,25 @@ def render_site(
     tracks = training_tracks(list(inputs.runbooks))
     standings = {}
     alerts = map_alerts(inputs.runbooks, inputs.pages, inputs.alert_rules, inputs.site_url)
+    notebooks = []
     for runbook in inputs.runbooks:
-        page = inputs.pages[runbook.slug]
         runs = list(inputs.records.get(runbook.slug, ()))
         standings[runbook.slug] = standing(runbook, runs, now)
         links = faq_links.get(runbook.slug, [])
         shown = alerts.by_slug.get(runbook.slug, ())
-        _render_notebook(render, site, runbook, standings[runbook.slug], runs[:TREND_RUNS], links, shown)
-        site.pages[page] += _training_footer(render, runbook, page, tracks)
-        if runbook.path.startswith(docs_prefix):
-            site.replaced.add(page)
+        notebooks.append(_Notebook(runbook, standings[runbook.slug], runs[:TREND_RUNS], links, shown))
+    site.notebooks = len(notebooks)
+    helper = _Helper.start(render, notebooks)
+    try:
+        for notebook in notebooks:
+            runbook, page = notebook.runbook, inputs.pages[notebook.runbook.slug]
+            _render_notebook(render, site, *notebook)
+            site.pages[page] += _training_footer(render, runbook, page, tracks)
+            if runbook.path.startswith(docs_prefix):
+                site.replaced.add(page)
+    finally:
+        if helper is not None:
+            helper.stop()
     _render_overview(render, site, standings, now)
     _render_alerts(render, site, alerts, standings)
     _render_faq(render, site)
@@ -171,6 +189,73 @@ def render_site(
     if cache:
         cache.prune_unused()
     return site
+
+
+class _Notebook(NamedTuple):
+    """What a notebook's pages show: its standing, newest runs (enough for the trend
+    charts; the history table and the run pages show the first :data:`HISTORY` of them),
+    the FAQ entries and alerts that point to it."""
+
+    runbook: Runbook
+    standing: Standing
+    runs: list[RunRecord]
+    faq_links: list[FaqLink]
+    alerts: Sequence[PageAlert]
+
+
+class _Helper:
+    """A forked process rendering notebooks from the last into the render cache while
+    the build renders from the first, and takes the helper's from the cache when it gets
+    there. Only with a render cache, two cores, enough notebooks not in the cache, and no
+    other thread (``serve``'s make forking unsafe)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    @classmethod
+    def start(cls, render: _Render, notebooks: list[_Notebook]) -> _Helper | None:
+        cache = render.cache
+        if cache is None or len(notebooks) < HELPER_MIN or not hasattr(os, "fork"):
+            return None
+        if (os.cpu_count() or 1) < 2 or threading.active_count() > 1:
+            return None
+        if cache.contains(_notebook_key(render, notebooks[-1])):
+            return None  # a warm cache: nothing for a helper to do
+        try:
+            pid = os.fork()
+        except OSError:
+            return None
+        if pid:
+            return cls(pid)
+        code = 0
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the helper at once
+            for notebook in reversed(notebooks):
+                entry_key = _notebook_key(render, notebook)
+                if cache.contains(entry_key):
+                    break  # the build got here (or an earlier one did)
+                page = render.inputs.pages[notebook.runbook.slug]
+                cache.put(entry_key, *_notebook_pages(render, notebook.runbook, page, *notebook[1:]))
+        except BaseException:  # the build renders what the helper did not
+            code = 1
+        finally:
+            os._exit(code)
+
+    def stop(self) -> None:
+        """End the helper (what it renders now, the build has rendered) and reap it."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def _notebook_key(render: _Render, notebook: _Notebook) -> str:
+    page = render.inputs.pages[notebook.runbook.slug]
+    return _cache_key(notebook.runbook, page, *notebook[1:], render.templates, render.inputs.commands)
 
 
 def _render_notebook(
@@ -182,17 +267,14 @@ def _render_notebook(
     faq_links: list[FaqLink],
     alerts: Sequence[PageAlert],
 ) -> None:
-    """Add a notebook's page and its run pages to ``site``, from the cache when unchanged.
-
-    ``runs`` are its newest runs, enough for the trend charts; the history table and the
-    run pages show the first :data:`HISTORY` of them.
-    """
+    """Add a notebook's page and its run pages to ``site``, from the cache when unchanged."""
     page, cache = render.inputs.pages[runbook.slug], render.cache
     facts = (standing_, runs, faq_links, alerts)
     entry_key = _cache_key(runbook, page, *facts, render.templates, render.inputs.commands) if cache else ""
     cached = cache.get(entry_key) if cache else None
     if cached is None:
         pages, assets = _notebook_pages(render, runbook, page, *facts)
+        site.rendered += 1
         if cache:
             cache.put(entry_key, pages, assets)
     else:

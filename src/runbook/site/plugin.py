@@ -91,6 +91,9 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             raise PluginError(str(exc)) from None
         for warning in site.warnings:
             log.warning(warning)
+        if site.notebooks:
+            cached = site.notebooks - site.rendered
+            log.info(f"{site.notebooks} notebooks: {site.rendered} rendered, {cached} from the render cache")
         for path in site.replaced | set(site.pages) | set(site.assets):
             existing = files.get_file_from_path(path)
             if existing is not None:

@@ -11,15 +11,13 @@ two adapters that publish the result.
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from runbook import forked
 from runbook.errors import RunbookError
 from runbook.record.model import RunRecord
 from runbook.record.standing import Standing, standing
@@ -206,8 +204,8 @@ class _Notebook(NamedTuple):
 class _Helper:
     """A forked process rendering notebooks from the last into the render cache while
     the build renders from the first, and takes the helper's from the cache when it gets
-    there. Only with a render cache, two cores, enough notebooks not in the cache, and no
-    other thread (``serve``'s make forking unsafe)."""
+    there. Only with a render cache, enough notebooks not in it, and a second core
+    (:func:`runbook.forked.can_fork`)."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -215,42 +213,25 @@ class _Helper:
     @classmethod
     def start(cls, render: _Render, notebooks: list[_Notebook]) -> _Helper | None:
         cache = render.cache
-        if cache is None or len(notebooks) < HELPER_MIN or not hasattr(os, "fork"):
-            return None
-        if (os.cpu_count() or 1) < 2 or threading.active_count() > 1:
+        if cache is None or len(notebooks) < HELPER_MIN or not forked.can_fork():
             return None
         if cache.contains(_notebook_key(render, notebooks[-1])):
             return None  # a warm cache: nothing for a helper to do
-        try:
-            pid = os.fork()
-        except OSError:
-            return None
-        if pid:
-            return cls(pid)
-        code = 0
-        try:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the helper at once
+
+        def render_from_the_last() -> None:
             for notebook in reversed(notebooks):
                 entry_key = _notebook_key(render, notebook)
                 if cache.contains(entry_key):
-                    break  # the build got here (or an earlier one did)
+                    return  # the build got here (or an earlier one did)
                 page = render.inputs.pages[notebook.runbook.slug]
                 cache.put(entry_key, *_notebook_pages(render, notebook.runbook, page, *notebook[1:]))
-        except BaseException:  # the build renders what the helper did not
-            code = 1
-        finally:
-            os._exit(code)
+
+        pid = forked.fork(render_from_the_last)
+        return cls(pid) if pid else None
 
     def stop(self) -> None:
         """End the helper (what it renders now, the build has rendered) and reap it."""
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
+        forked.reap(self.pid)
 
 
 def _notebook_key(render: _Render, notebook: _Notebook) -> str:

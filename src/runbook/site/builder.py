@@ -27,11 +27,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import tempfile
-import threading
 from typing import Any
 
+from runbook import forked
 from runbook.site.page_cache import WORKER_MIN_PAGES, Records, known_hooks
 
 #: MkDocs' loggers: the worker keeps its messages to itself.
@@ -63,28 +62,18 @@ class Builder:
         from mkdocs.structure.files import InclusionLevel
 
         pages = files.documentation_pages(inclusion=InclusionLevel.is_included)
-        if len(pages) < WORKER_MIN_PAGES or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
+        if len(pages) < WORKER_MIN_PAGES or not forked.can_fork():
             return None
-        if threading.active_count() > 1 or not known_hooks(config.plugins, ("page_context", "post_page")):
+        if not known_hooks(config.plugins, ("page_context", "post_page")):
             return None
         if any(file.page is None for file in pages):
             return None
         folder = tempfile.mkdtemp(prefix="runbook-build-")
-        try:
-            pid = os.fork()
-        except OSError:
+        pid = forked.fork(lambda: _build_from_the_end(folder, pages, config, nav, env))
+        if pid is None:
             shutil.rmtree(folder, ignore_errors=True)
             return None
-        if pid:
-            return cls(pid, folder, pages, config, env)
-        code = 0
-        try:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the worker at once
-            _build_from_the_end(folder, pages, config, nav, env)
-        except BaseException:  # what it did not finish, MkDocs builds
-            code = 1
-        finally:
-            os._exit(code)
+        return cls(pid, folder, pages, config, env)
 
     def _get_template(self, name: str, parent: str | None = None, globals: Any = None) -> Any:
         """The page's template, or an empty one for a page the worker holds."""
@@ -113,7 +102,7 @@ class Builder:
     def finish(self) -> int:
         """Wait for the worker; render each page it held but did not finish. The number
         of pages the worker built."""
-        _reap(self.pid, kill=False)
+        forked.reap(self.pid, kill=False)
         built = 0
         try:
             for src, (page, template, context) in self.held.items():
@@ -143,7 +132,7 @@ class Builder:
 
     def stop(self) -> None:
         """End the worker (the build failed or was stopped) and clean up."""
-        _reap(self.pid, kill=True)
+        forked.reap(self.pid)
         self.close()
 
     def close(self) -> None:
@@ -172,18 +161,6 @@ def _claim(folder: str, name: str) -> bool:
     except FileExistsError:
         return False
     return True
-
-
-def _reap(pid: int, *, kill: bool) -> None:
-    if kill:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
 
 
 def _build_from_the_end(folder: str, pages: list[Any], config: Any, nav: Any, env: Any) -> None:

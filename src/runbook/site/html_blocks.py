@@ -57,7 +57,8 @@ def stash(markdown: str) -> Stashed:
     blocks: list[str] = []
     if "rb-" not in markdown:
         return Stashed(markdown, markdown, blocks)
-    pieces, depth, done = [], 0, 0
+    pieces: list[str] = []
+    depth = done = 0
     for match in _SCAN.finditer(markdown):
         if match.group("open"):
             depth += 1

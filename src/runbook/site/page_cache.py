@@ -40,9 +40,7 @@ import logging
 import os
 import posixpath
 import re
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
 from importlib.metadata import PackageNotFoundError, version
@@ -50,7 +48,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from runbook import __version__, prune
+from runbook import __version__, forked, prune
 from runbook.memo import Memo
 from runbook.render.cache import write_atomic
 
@@ -390,36 +388,19 @@ class Converter:
         when a plugin that is not known to keep to itself runs before conversion (the
         worker runs those hooks too, and may be killed in the middle of one).
         """
-        if len(pages) < WORKER_MIN_PAGES or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
+        if len(pages) < WORKER_MIN_PAGES or not forked.can_fork() or not known_hooks(config.plugins):
             return None
-        if threading.active_count() > 1 or not known_hooks(config.plugins):
-            return None
-        try:
-            pid = os.fork()
-        except OSError:
-            return None
-        if pid:
-            return cls(pid)
-        code = 0
-        try:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the worker at once
+
+        def convert() -> None:
             prepare()
             _convert_from_the_end(cache, pages, config, files)
-        except BaseException:  # the build goes on without the worker's pages
-            code = 1
-        finally:
-            os._exit(code)
+
+        pid = forked.fork(convert)
+        return cls(pid) if pid else None
 
     def stop(self) -> None:
         """End the worker and reap it."""
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
+        forked.reap(self.pid)
 
 
 #: Plugins whose per-page hooks touch nothing but their own memory.

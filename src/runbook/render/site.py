@@ -173,7 +173,7 @@ def render_site(
     try:
         for notebook in notebooks:
             runbook, page = notebook.runbook, inputs.pages[notebook.runbook.slug]
-            _render_notebook(render, site, *notebook)
+            _render_notebook(render, site, notebook)
             site.pages[page] += _training_footer(render, runbook, page, tracks)
             if runbook.path.startswith(docs_prefix):
                 site.replaced.add(page)
@@ -223,8 +223,7 @@ class _Helper:
                 entry_key = _notebook_key(render, notebook)
                 if cache.contains(entry_key):
                     return  # the build got here (or an earlier one did)
-                page = render.inputs.pages[notebook.runbook.slug]
-                cache.put(entry_key, *_notebook_pages(render, notebook.runbook, page, *notebook[1:]))
+                cache.put(entry_key, *_notebook_pages(render, notebook))
 
         pid = forked.fork(render_from_the_last)
         return cls(pid) if pid else None
@@ -235,26 +234,18 @@ class _Helper:
 
 
 def _notebook_key(render: _Render, notebook: _Notebook) -> str:
-    page = render.inputs.pages[notebook.runbook.slug]
-    return _cache_key(notebook.runbook, page, *notebook[1:], render.templates, render.inputs.commands)
+    runbook, facts = notebook.runbook, notebook[1:]
+    page = render.inputs.pages[runbook.slug]
+    return _cache_key(runbook, page, *facts, render.templates, render.inputs.commands)
 
 
-def _render_notebook(
-    render: _Render,
-    site: Site,
-    runbook: Runbook,
-    standing_: Standing,
-    runs: list[RunRecord],
-    faq_links: list[FaqLink],
-    alerts: Sequence[PageAlert],
-) -> None:
+def _render_notebook(render: _Render, site: Site, notebook: _Notebook) -> None:
     """Add a notebook's page and its run pages to ``site``, from the cache when unchanged."""
-    page, cache = render.inputs.pages[runbook.slug], render.cache
-    facts = (standing_, runs, faq_links, alerts)
-    entry_key = _cache_key(runbook, page, *facts, render.templates, render.inputs.commands) if cache else ""
+    page, cache = render.inputs.pages[notebook.runbook.slug], render.cache
+    entry_key = _notebook_key(render, notebook) if cache else ""
     cached = cache.get(entry_key) if cache else None
     if cached is None:
-        pages, assets = _notebook_pages(render, runbook, page, *facts)
+        pages, assets = _notebook_pages(render, notebook)
         site.rendered += 1
         if cache:
             cache.put(entry_key, pages, assets)
@@ -265,15 +256,9 @@ def _render_notebook(
     site.hidden.update(p for p in pages if p != page)
 
 
-def _notebook_pages(
-    render: _Render,
-    runbook: Runbook,
-    page: str,
-    standing_: Standing,
-    runs: list[RunRecord],
-    faq_links: list[FaqLink],
-    alerts: Sequence[PageAlert],
-) -> tuple[dict[str, str], dict[str, bytes]]:
+def _notebook_pages(render: _Render, notebook: _Notebook) -> tuple[dict[str, str], dict[str, bytes]]:
+    runbook, standing_, runs, faq_links, alerts = notebook
+    page = render.inputs.pages[runbook.slug]
     history = runs[:HISTORY]
     notebooks = {r.run_id: render.inputs.notebook(r) for r in history}
     latest = history[0] if history else None

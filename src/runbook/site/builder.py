@@ -33,8 +33,6 @@ from typing import Any
 from runbook import forked
 from runbook.site.page_cache import WORKER_MIN_PAGES, Records, known_hooks
 
-#: MkDocs' loggers: the worker keeps its messages to itself.
-_LOGGERS = ("", "mkdocs")
 #: Where MkDocs says it wrote nothing for a page.
 _BUILD_LOGGER = "mkdocs.commands.build"
 
@@ -168,10 +166,7 @@ def _build_from_the_end(folder: str, pages: list[Any], config: Any, nav: Any, en
     claimed the next one."""
     from mkdocs.commands.build import _build_page
 
-    seen = Records()
-    seen.setLevel(logging.INFO)  # a page's debug lines (``-v``) are not worth building it again
-    for name in _LOGGERS:
-        logging.getLogger(name).handlers = [seen]
+    seen = Records.only(logging.INFO)  # a page's debug lines (``-v``) are not worth building it again
     parent = os.getppid()
     for number in range(len(pages) - 1, -1, -1):
         if os.getppid() != parent or not _claim(folder, str(number)):

@@ -425,9 +425,7 @@ def _convert_from_the_end(cache: PageCache, pages: list[Any], config: Any, files
 
     from runbook.site.html_blocks import restore, stash
 
-    seen = Records()  # MkDocs prints the build's messages, not the worker
-    for logger in (logging.getLogger(), logging.getLogger("mkdocs")):
-        logger.handlers = [seen]
+    seen = Records.only()
     parent = os.getppid()
     for file in reversed(pages):
         if os.getppid() != parent:
@@ -451,9 +449,18 @@ def _convert_from_the_end(cache: PageCache, pages: list[Any], config: Any, files
 class Records(logging.Handler):
     """Counts log records: a conversion that logged anything is not stored."""
 
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
+    def __init__(self, level: int = logging.DEBUG) -> None:
+        super().__init__(level)
         self.count = 0
+
+    @classmethod
+    def only(cls, level: int = logging.DEBUG) -> Records:
+        """In a worker: the one handler of the root and ``mkdocs`` loggers, counting what
+        would have been printed (the build prints its own messages, not the worker)."""
+        seen = cls(level)
+        for logger in (logging.getLogger(), logging.getLogger("mkdocs")):
+            logger.handlers = [seen]
+        return seen
 
     def emit(self, record: logging.LogRecord) -> None:
         self.count += 1

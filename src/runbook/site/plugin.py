@@ -59,12 +59,13 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         self.logged: Any = None
         self.converting: dict[str, tuple[str, int, Any]] = {}  # pages MkDocs converts: key, log count, stash
         self.cached: dict[str, tuple[dict[str, Any], str]] = {}  # pages taken from the cache
-        self.serving = False
+        self.may_fork = True  # workers may be forked: not under serve or a --dirty build
 
     def on_startup(self, *, command: str, dirty: bool) -> None:
         # `serve` runs a watcher and a web server in threads: no forked worker there (its
-        # rebuilds find the pages that did not change in the cache anyway).
-        self.serving = command == "serve" or dirty
+        # rebuilds find the pages that did not change in the cache anyway); a --dirty
+        # build skips pages, which the workers do not know of.
+        self.may_fork = command != "serve" and not dirty
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
         if not self.config.enabled:
@@ -136,7 +137,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         )
         self.logged = page_cache.Records()
         logging.getLogger("mkdocs").addHandler(self.logged)
-        if not self.serving:
+        if self.may_fork:
             self.converter = page_cache.Converter.start(
                 self.pages, list(files.documentation_pages()), config, files, self._stop_using_cache
             )
@@ -189,7 +190,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
             from runbook.site.page_cache import cache_search_entries
 
             cache_search_entries(self.pages, config.plugins)
-        if self.project is not None and not self.serving and self.nav is not None:
+        if self.project is not None and self.may_fork and self.nav is not None:
             from runbook.site.builder import Builder
 
             self.builder = Builder.start(config, files, self.nav, env)

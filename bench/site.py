@@ -21,14 +21,16 @@ Loaded by ``run.py`` (``--only site`` runs this group alone). What is measured
    --engine zensical`` (render the pages, then Zensical builds them) against the same
    plain ``mkdocs build`` of the sources; goal: faster than it (below 1.0x). For the
    record, a fourth line builds with Zensical and warm caches (Runbook's, and Zensical's
-   own in ``.runbook/engines/zensical/.cache``). Both are left out, with a note, when
-   Zensical is not installed (``pip install -e '.[zensical]'``; ``make install`` has it).
+   own in ``.runbook/engines/zensical/.cache``), and a fifth builds the plain sources with
+   ``python -m zensical build`` (no cache): Zensical's own speed against MkDocs', the floor
+   under the third line. They are left out, with a note, when Zensical is not installed
+   (``pip install -e '.[zensical]'``; ``make install`` has it).
    Every build figure comes from one interleaved series (500, 1,000, rendered, fresh,
-   warm, zensical fresh, zensical warm, sources, 500, ...), after a warm-up build of a
-   one-runbook project (it loads MkDocs, Material and the plugin from disk once). Before
-   each build ``site/`` is removed; for the 500 and 1,000 lines every cache but the parse
-   cache is emptied too (render, converted pages), and the parse cache
-   (``.runbook/cache/parse``) is kept warm: a full rebuild on a working checkout.
+   warm, zensical fresh, zensical warm, zensical sources, sources, 500, ...), after a
+   warm-up build of a one-runbook project (it loads MkDocs, Material and the plugin from
+   disk once). Before each build ``site/`` is removed; for the 500 and 1,000 lines every
+   cache but the parse cache is emptied too (render, converted pages), and the parse
+   cache (``.runbook/cache/parse``) is kept warm: a full rebuild on a working checkout.
 3. Re-render after one runbook of 1,000 changes, against a full render, the way
    ``runbook serve`` does it: one long-lived process renders the site (``render_project``),
    and on every change renders it again. In one ``python -c`` process, after a first
@@ -387,11 +389,13 @@ def static_config(root: Path) -> str:
     return plain_config(root, "static")
 
 
-def plain_config(root: Path, kind: str) -> str:
-    """``mkdocs-KIND.yml``: ``KIND-docs`` built into ``site-KIND`` without the plugin."""
-    name = f"mkdocs-{kind}.yml"
+def plain_config(root: Path, kind: str, site_dir: str | None = None) -> str:
+    """``mkdocs-KIND.yml``: ``KIND-docs`` built into ``site-KIND`` (or ``site_dir``)
+    without the plugin."""
+    name = f"mkdocs-{kind}.yml" if site_dir is None else f"mkdocs-{kind}-{site_dir}.yml"
+    site_dir = site_dir or f"site-{kind}"
     (root / name).write_text(
-        MKDOCS_YML.format(n=LARGE, docs_dir=f"{kind}-docs", site_dir=f"site-{kind}", plugins="  - search"),
+        MKDOCS_YML.format(n=LARGE, docs_dir=f"{kind}-docs", site_dir=site_dir, plugins="  - search"),
         "utf-8",
     )
     return name
@@ -526,6 +530,12 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
         large,
         lambda: warm_caches(large),
     )
+    zensical_source = Variant(
+        f"zensical build {LARGE} sources",
+        [PYTHON, "-m", "zensical", "build", "-f", plain_config(large, "source", site_dir="site-zensical")],
+        large,
+        lambda: [shutil.rmtree(large / d, ignore_errors=True) for d in (".cache", "site-zensical")],
+    )
     source_large = Variant(
         f"mkdocs build {LARGE} sources",
         [PYTHON, "-m", "mkdocs", "build", "-q", "-f", source_yml],
@@ -543,7 +553,7 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
         "warm caches; Zensical's own process included"
     )
     if zensical_installed():
-        builds[-1:-1] = [zensical_large, zensical_warm]
+        builds[-1:-1] = [zensical_large, zensical_warm, zensical_source]
     else:
         engines_note = "--engine zensical: not measured, Zensical is not installed (make install)"
     sample(builds, build_runs, warm_up=False)
@@ -553,6 +563,7 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
                 f"build {LARGE} --engine zensical vs plain sources", zensical_large, source_large, 1.0
             ),
             Measurement("  same, warm caches", zensical_warm, source_large, None),
+            Measurement("  plain zensical of the sources vs mkdocs", zensical_source, source_large, None),
         ]
         if zensical_large.samples
         else []
@@ -616,7 +627,8 @@ def measure_site(runs: int = MIN_SITE_RUNS, build_runs: int = BUILD_RUNS) -> Gro
             f"{static_large.cpu_median / source_large.cpu_median:.2f}x"
             + (
                 f", --engine zensical {zensical_large.cpu_median / source_large.cpu_median:.2f}x fresh, "
-                f"{zensical_warm.cpu_median / source_large.cpu_median:.2f}x warm"
+                f"{zensical_warm.cpu_median / source_large.cpu_median:.2f}x warm, plain zensical of the "
+                f"sources {zensical_source.cpu_median / source_large.cpu_median:.2f}x"
                 if zensical_large.cpu_samples
                 else ""
             ),

@@ -523,3 +523,38 @@ def test_strict_fails_on_a_rendering_warning_before_the_engine_runs(tmp_path: Pa
     relaxed = runbook(project, "build", "--engine", engine)
     assert relaxed.returncode == 0, relaxed.stderr
     assert (project / "site" / "faq" / "basics" / "index.html").is_file()
+
+
+@pytest.mark.parametrize("engine", OTHER_ENGINES)
+def test_a_rebuild_with_an_engine_stages_only_what_changed(tmp_path: Path, engine: str) -> None:
+    require_engine(engine)
+    project = copy_fixture(tmp_path / "handbook")
+    notes, extra = project / "docs" / "notes.md", project / "docs" / "extra.md"
+    notes.write_text("# Notes\n\nFirst draft.\n", "utf-8")
+    extra.write_text("# Extra\n\nTo be removed.\n", "utf-8")
+    staged = project / ".runbook" / "engines" / engine / "docs"
+
+    def staged_files() -> dict[str, tuple[int, int]]:
+        return {
+            p.relative_to(staged).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
+            for p in staged.rglob("*")
+            if p.is_file()
+        }
+
+    first = runbook(project, "build", "--engine", engine)
+    assert first.returncode == 0, first.stderr
+    before = staged_files()
+    notes.write_text("# Notes\n\nSecond draft.\n", "utf-8")
+    extra.unlink()
+    second = runbook(project, "build", "--engine", engine)
+    assert second.returncode == 0, second.stderr
+    after = staged_files()
+
+    rewritten = {rel for rel, stamp in after.items() if before.get(rel) != stamp}
+    assert rewritten - {"runbooks/index.md"} == {"notes.md"}  # the overview shows the build time
+    assert set(before) - set(after) == {"extra.md"}
+    assert not [p for p in staged.parent.rglob("*.partial")]
+    site = project / "site"
+    assert "Second draft." in (site / "notes" / "index.html").read_text("utf-8")
+    assert not (site / "extra").exists()
+    assert (site / "runbooks" / "ops" / "showcase" / "index.html").is_file()

@@ -11,6 +11,7 @@ two adapters that publish the result.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -501,22 +502,30 @@ def write_site(site: Site, out: Path, docs_dir: Path) -> list[Path]:
     if out.exists():
         raise RunbookError(f"{out}: already exists; give a new folder or remove it first")
     written = []
-    if docs_dir.is_dir():
-        shutil.copytree(docs_dir, out, ignore=_ignore_replaced(docs_dir, site.replaced))
-    for rel, text in site.pages.items():
-        written.append(_write(out / rel, text.encode("utf-8")))
-    for rel, data in site.assets.items():
-        written.append(_write(out / rel, data))
+    for rel, content in site_files(site, docs_dir).items():
+        if isinstance(content, Path):
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(content, out / rel)
+        else:
+            written.append(_write(out / rel, content))
     return written
 
 
-def _ignore_replaced(docs_dir: Path, replaced: set[str]) -> Any:
-    def ignore(folder: str, names: list[str]) -> list[str]:
-        rel = Path(folder).relative_to(docs_dir).as_posix()
-        prefix = "" if rel == "." else rel + "/"
-        return [n for n in names if prefix + n in replaced]
-
-    return ignore
+def site_files(site: Site, docs_dir: Path) -> dict[str, bytes | Path]:
+    """The complete docs tree, by docs-relative path: the docs folder's files (as their
+    paths) minus what the site replaces, then every generated page and asset (as bytes)."""
+    files: dict[str, bytes | Path] = {}
+    for folder, dirs, names in os.walk(docs_dir, followlinks=True):
+        prefix = Path(folder).relative_to(docs_dir).as_posix() + "/"
+        prefix = "" if prefix == "./" else prefix
+        dirs[:] = sorted(d for d in dirs if prefix + d not in site.replaced)
+        for name in sorted(names):
+            if prefix + name not in site.replaced:
+                files[prefix + name] = Path(folder, name)
+    for rel, text in site.pages.items():
+        files[rel] = text.encode("utf-8")
+    files.update(site.assets)
+    return files
 
 
 def _write(path: Path, data: bytes) -> Path:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -335,34 +335,41 @@ def _render_into(project: Project, docs: Path) -> tuple[set[str], list[str]]:
         The generated pages kept out of the navigation (run pages), and the warnings.
     """
     from runbook import ops
-    from runbook.render.site import write_site
+    from runbook.render.site import site_files
 
     site = ops.render(project)
     for warning in site.warnings:
         log.warning(warning)
-    with tempfile.TemporaryDirectory(prefix="render-", dir=docs.parent) as scratch:
-        fresh = Path(scratch) / "docs"
-        write_site(site, fresh, project.docs_dir)
-        _sync(fresh, docs)
+    _sync(site_files(site, project.docs_dir), docs)
     return set(site.hidden), list(site.warnings)
 
 
-def _sync(source: Path, target: Path) -> None:
-    """Make ``target`` hold the files of ``source``: copy new and changed, delete the rest."""
-    wanted = {p.relative_to(source) for p in source.rglob("*") if p.is_file()}
+def _sync(files: dict[str, bytes | Path], target: Path) -> None:
+    """Make ``target`` hold exactly ``files`` (content, or the file to copy, by relative
+    path): write new and changed ones, delete the rest."""
     if target.is_dir():
         for path in sorted(target.rglob("*"), reverse=True):
-            rel = path.relative_to(target)
-            if path.is_file() and rel not in wanted:
+            rel = path.relative_to(target).as_posix()
+            if path.is_file() and rel not in files:
                 path.unlink()
             elif path.is_dir() and not any(path.iterdir()):
                 path.rmdir()
-    for rel in sorted(wanted):
-        new, old = source / rel, target / rel
-        if old.is_file() and old.read_bytes() == new.read_bytes():
-            continue
-        old.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(new, old)
+    for rel, content in files.items():
+        old = target / rel
+        new = content.read_bytes() if isinstance(content, Path) else content
+        try:
+            if old.stat().st_size == len(new) and old.read_bytes() == new:
+                continue
+        except OSError:
+            old.parent.mkdir(parents=True, exist_ok=True)
+        _replace(old, new)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a running engine never reads half a page."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
 
 
 def _configured_site_dir(project: Project) -> Path:
@@ -373,12 +380,17 @@ def _configured_site_dir(project: Project) -> Path:
 
 
 def _publish(built: Path, target: Path) -> None:
-    """Replace ``target`` with a copy of the built site."""
+    """Make the built site ``target``: moved there when both are on one file system (the
+    engine writes every file of its next build anew), copied otherwise."""
     if target.resolve() == built.resolve():
         return
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(built, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(built, target)
+    except OSError:
+        shutil.copytree(built, target)
 
 
 def _sources_fingerprint(project: Project) -> tuple[tuple[str, int, int], ...]:
@@ -421,4 +433,3 @@ def _log_errors(action: Callable[[], None]) -> None:
         log.warning("%s", exc)
     except OSError as exc:
         log.warning("could not re-render: %s", exc)
-

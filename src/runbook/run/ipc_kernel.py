@@ -1,4 +1,4 @@
-"""Launch an IPython kernel with no TCP socket at all.
+"""Launch an IPython kernel with no TCP socket at all, that exits promptly when asked.
 
 ipykernel binds its sockets to the transport in the connection file (Unix domain sockets
 here), except one: the pipe that carries output from forked child processes back to the
@@ -6,6 +6,12 @@ kernel, which it always binds to a random TCP port on 127.0.0.1. This launcher m
 pipe onto a Unix domain socket beside the others. ``runbook.run.kernel`` starts Python kernels
 with ``python -m runbook.run.ipc_kernel -f CONNECTION_FILE`` when the kernel's interpreter is
 this one.
+
+It also lets the kernel exit in a safe order. After a shutdown request, ipykernel's exit
+handlers stop the IOPub thread while the control thread may still be flushing output
+through it; that flush then waits for its 10 s timeout. ``runbook exec``, which gives an
+answered shutdown half a second, killed one kernel in every five or so here, its exit
+handlers not run, and waited 0.4 s longer for it. Here the control thread finishes first.
 """
 
 from __future__ import annotations
@@ -48,10 +54,25 @@ class IPCPipeIOPubThread(iostream.IOPubThread):
         return ctx, pipe_out
 
 
+#: How long an exiting kernel waits for its control thread to finish the request it handles.
+CONTROL_FINISH_S = 5.0
+
+
+def _let_control_finish(app: Any) -> None:
+    """Wait for the control thread to finish the request it is handling (its last flush
+    goes out through the IOPub thread), before the exit handlers stop the IOPub thread."""
+    control = getattr(app, "control_thread", None)
+    if control is not None and control.is_alive():
+        control.stop()
+        control.join(CONTROL_FINISH_S)
+
+
 def main() -> None:
     if hasattr(iostream.IOPubThread, "_setup_pipe_in") and hasattr(kernelapp, "IOPubThread"):
         kernelapp.IOPubThread = IPCPipeIOPubThread  # type: ignore[misc]
     kernelapp.launch_new_instance()
+    if kernelapp.IPKernelApp.initialized():
+        _let_control_finish(kernelapp.IPKernelApp.instance())
 
 
 if __name__ == "__main__":

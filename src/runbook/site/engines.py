@@ -6,7 +6,7 @@ builder that reads ``mkdocs.yml`` can publish it. For an engine, the pages are s
 the project's own ``mkdocs.yml`` with ``docs_dir`` pointing at the staged pages, paths
 made absolute, and the ``runbook`` plugin left out (the pages are already rendered).
 Zensical wants ``docs_dir`` and ``site_dir`` inside the folder of its config file, so the
-engine builds into the staging folder and the site is then copied to its ``site_dir``.
+engine builds into the staging folder and the site is then moved to its ``site_dir``.
 
 The engine runs as its own process (``python -m properdocs|zensical``): ProperDocs
 re-aliases ``mkdocs.*`` imports, which must not happen inside this one.

@@ -516,8 +516,8 @@ def site_files(site: Site, docs_dir: Path) -> dict[str, bytes | Path]:
     paths) minus what the site replaces, then every generated page and asset (as bytes)."""
     files: dict[str, bytes | Path] = {}
     for folder, dirs, names in os.walk(docs_dir, followlinks=True):
-        prefix = Path(folder).relative_to(docs_dir).as_posix() + "/"
-        prefix = "" if prefix == "./" else prefix
+        rel = Path(folder).relative_to(docs_dir).as_posix()
+        prefix = "" if rel == "." else rel + "/"
         dirs[:] = sorted(d for d in dirs if prefix + d not in site.replaced)
         for name in sorted(names):
             if prefix + name not in site.replaced:

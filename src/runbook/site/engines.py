@@ -347,6 +347,8 @@ def _render_into(project: Project, docs: Path) -> tuple[set[str], list[str]]:
 def _sync(files: dict[str, bytes | Path], target: Path) -> None:
     """Make ``target`` hold exactly ``files`` (content, or the file to copy, by relative
     path): write new and changed ones, delete the rest."""
+    from runbook.render.cache import write_atomic
+
     if target.is_dir():
         for path in sorted(target.rglob("*"), reverse=True):
             rel = path.relative_to(target).as_posix()
@@ -357,19 +359,8 @@ def _sync(files: dict[str, bytes | Path], target: Path) -> None:
     for rel, content in files.items():
         old = target / rel
         new = content.read_bytes() if isinstance(content, Path) else content
-        try:
-            if old.stat().st_size == len(new) and old.read_bytes() == new:
-                continue
-        except OSError:
-            old.parent.mkdir(parents=True, exist_ok=True)
-        _replace(old, new)
-
-
-def _replace(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all: a running engine never reads half a page."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
+        if not (old.is_file() and old.stat().st_size == len(new) and old.read_bytes() == new):
+            write_atomic(old, new)  # a running engine never reads half a page
 
 
 def _configured_site_dir(project: Project) -> Path:

@@ -339,3 +339,43 @@ def test_notebooks_a_helper_rendered_are_the_ones_rendered_alone(tmp_path: Path)
     alone = render_project(Project(project), now=now, use_cache=False)
     assert cached.rendered == 0
     assert cached.pages == alone.pages
+
+
+def test_two_processes_claiming_from_both_ends_take_each_page_once() -> None:
+    """The page builder's claims: MkDocs takes pages from the start while a forked helper
+    takes them from the end; every page is taken by exactly one, and what the helper marks
+    done is seen by the build. A helper that dies holding the claims' lock (the kernel
+    drops it) does not leave the build waiting."""
+    from runbook.forked import Claims
+
+    count = 2000
+    claims = Claims(count)
+    taken = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the helper: from the end, until it meets the build
+        os.close(taken[0])
+        mine = [n for n in range(count - 1, -1, -1) if claims.claim(n)]
+        for number in mine:
+            claims.finish(number)
+        os.write(taken[1], json.dumps(mine).encode())
+        os._exit(0)
+    os.close(taken[1])
+    ours = [n for n in range(count) if claims.claim(n)]
+    with os.fdopen(taken[0], "rb") as pipe:
+        theirs = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+
+    assert sorted(ours + theirs) == list(range(count))
+    assert all(claims.done(n) for n in theirs) and not any(claims.done(n) for n in ours)
+    claims.close()
+
+    held = Claims(1)
+    pid = os.fork()
+    if pid == 0:
+        import fcntl
+
+        fcntl.lockf(held._file.fileno(), fcntl.LOCK_EX)
+        os._exit(0)  # dies with the lock held
+    os.waitpid(pid, 0)
+    assert held.claim(0) and not held.claim(0)
+    held.close()

@@ -8,8 +8,8 @@ worker there that builds pages from the end of the list with MkDocs' own ``_buil
 (the same hooks, the same template, the same file written), while MkDocs builds from the
 start; the two meet in the middle.
 
-Who builds a page is settled by a claim, a file created with ``O_EXCL`` in a folder of
-the build, one per page. MkDocs claims a page when it looks up the page's template; for a
+Who builds a page is settled by a claim (:class:`runbook.forked.Claims`, one per page,
+shared by the two processes). MkDocs claims a page when it looks up the page's template; for a
 page the worker holds it gets an empty template, so it writes nothing (its
 ``Page skipped`` line is dropped), while its ``on_page_context`` hooks run as always and
 Material's search takes the page's entries from the page cache, where the worker's own
@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from typing import Any
 
 from runbook import forked
@@ -40,9 +38,9 @@ _BUILD_LOGGER = "mkdocs.commands.build"
 class Builder:
     """The build's side of the worker: claims, the pages the worker holds, their repair."""
 
-    def __init__(self, pid: int, folder: str, pages: list[Any], config: Any, env: Any) -> None:
+    def __init__(self, pid: int, claims: forked.Claims, pages: list[Any], config: Any, env: Any) -> None:
         self.pid = pid
-        self.folder = folder
+        self.claims = claims
         self.config = config
         self.index = {file.src_uri: number for number, file in enumerate(pages)}
         #: Pages the worker holds: the page, its template's name, the context MkDocs made.
@@ -66,12 +64,12 @@ class Builder:
             return None
         if any(file.page is None for file in pages):
             return None
-        folder = tempfile.mkdtemp(prefix="runbook-build-")
-        pid = forked.fork(lambda: _build_from_the_end(folder, pages, config, nav, env))
+        claims = forked.Claims(len(pages))
+        pid = forked.fork(lambda: _build_from_the_end(claims, pages, config, nav, env))
         if pid is None:
-            shutil.rmtree(folder, ignore_errors=True)
+            claims.close()
             return None
-        return cls(pid, folder, pages, config, env)
+        return cls(pid, claims, pages, config, env)
 
     def _get_template(self, name: str, parent: str | None = None, globals: Any = None) -> Any:
         """The page's template, or an empty one for a page the worker holds."""
@@ -85,7 +83,7 @@ class Builder:
         held = self.decided.get(src)
         if held is None:
             number = self.index.get(src)
-            held = number is not None and not _claim(self.folder, str(number))
+            held = number is not None and not self.claims.claim(number)
             self.decided[src] = held
             if held:
                 self.held[src] = [page, template, None]
@@ -104,7 +102,7 @@ class Builder:
         built = 0
         try:
             for src, (page, template, context) in self.held.items():
-                if os.path.exists(os.path.join(self.folder, f"{self.index[src]}.done")):
+                if self.claims.done(self.index[src]):
                     built += 1
                 else:
                     self._render(page, template, context)
@@ -135,7 +133,7 @@ class Builder:
 
     def close(self) -> None:
         logging.getLogger(_BUILD_LOGGER).removeFilter(self.quiet)
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self.claims.close()
 
 
 class _Skipped(logging.Filter):
@@ -152,16 +150,7 @@ class _Skipped(logging.Filter):
         return message[len("Page skipped: '") :].partition("'")[0] not in self.held
 
 
-def _claim(folder: str, name: str) -> bool:
-    """Create ``folder/name``, unless it exists (the other process has it)."""
-    try:
-        os.close(os.open(os.path.join(folder, name), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        return False
-    return True
-
-
-def _build_from_the_end(folder: str, pages: list[Any], config: Any, nav: Any, env: Any) -> None:
+def _build_from_the_end(claims: forked.Claims, pages: list[Any], config: Any, nav: Any, env: Any) -> None:
     """The worker: MkDocs' ``_build_page`` for each page from the last, until MkDocs has
     claimed the next one."""
     from mkdocs.commands.build import _build_page
@@ -169,10 +158,10 @@ def _build_from_the_end(folder: str, pages: list[Any], config: Any, nav: Any, en
     seen = Records.only(logging.INFO)  # a page's debug lines (``-v``) are not worth building it again
     parent = os.getppid()
     for number in range(len(pages) - 1, -1, -1):
-        if os.getppid() != parent or not _claim(folder, str(number)):
+        if os.getppid() != parent or not claims.claim(number):
             return  # the build is gone, or MkDocs got here
         file = pages[number]
         before = seen.count
         _build_page(file.page, config, pages, nav, env, excluded=file.inclusion.is_excluded())
         if seen.count == before:
-            _claim(folder, f"{number}.done")
+            claims.finish(number)

@@ -11,6 +11,7 @@ thread holds at the fork stays held in the child.
 from __future__ import annotations
 
 import fcntl
+import gc
 import mmap
 import os
 import signal
@@ -26,7 +27,13 @@ def can_fork() -> bool:
 
 def fork(work: Callable[[], object]) -> int | None:
     """Run ``work`` in a forked process; its pid (None when the fork failed). The child
-    exits 0 after ``work``, 1 if it raised."""
+    exits 0 after ``work``, 1 if it raised.
+
+    Every object there is at the fork is first moved out of the collector's reach
+    (``gc.freeze``): a collection would otherwise write to each of them, in the helper
+    (copying every page of memory the two processes share) and in the build, where a
+    full collection walks the whole heap of parsed runbooks again."""
+    gc.freeze()
     try:
         pid = os.fork()
     except OSError:

@@ -21,6 +21,7 @@ it is rendered once per build rather than once per run.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,6 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         self.nav: Any = None
         self.logged: Any = None
         self.converting: dict[str, tuple[str, int, Any]] = {}  # pages MkDocs converts: key, log count, stash
-        self.cached: dict[str, tuple[dict[str, Any], str]] = {}  # pages taken from the cache
         self.may_fork = True  # workers may be forked: not under serve or a --dirty build
 
     def on_startup(self, *, command: str, dirty: bool) -> None:
@@ -127,7 +127,7 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         from runbook.site import page_cache
 
         self.pages = self.converter = None
-        self.converting, self.cached = {}, {}
+        self.converting = {}
         if self.project is None or not page_cache.cacheable_extensions(
             config.markdown_extensions, config.mdx_configs
         ):
@@ -162,16 +162,11 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
 
     @event_priority(100)  # first: every other hook sees the page's HTML
     def on_page_content(self, html: str, /, *, page: Any, config: MkDocsConfig, files: Files) -> str | None:
-        """Put a cached conversion on the page, or put the renderer's HTML blocks back into
-        MkDocs' and store it (unless it logged something)."""
+        """Put the renderer's HTML blocks back into MkDocs' and store the conversion (unless
+        it logged something)."""
         from runbook.site.html_blocks import restore as restore_blocks
-        from runbook.site.page_cache import restore
 
         src = page.file.src_uri
-        if src in self.cached:
-            entry, markdown = self.cached.pop(src)
-            page.markdown = markdown
-            return restore(page, entry, files)
         if src in self.converting:
             entry_key, count, stashed = self.converting.pop(src)
             html = restore_blocks(page, stashed, config, files)
@@ -206,7 +201,8 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
     def on_page_markdown(self, markdown: str, /, *, page: Any, config: MkDocsConfig, files: Files) -> str:
         """Build run pages with the run page template (it extends Material's), unless their
         front matter names one or the theme is not Material. A page whose conversion is in
-        the page cache gets no Markdown to convert: :meth:`on_page_content` puts it back."""
+        the page cache is not converted: its ``render`` puts the stored conversion on it (a
+        new Python-Markdown, which MkDocs makes for every page, costs a millisecond)."""
         if page.file.src_uri in self.run_pages and "template" not in page.meta and _material(config):
             page.meta["template"] = RUN_TEMPLATE
         pages = self.pages
@@ -218,8 +214,8 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         entry_key = pages.key(page, markdown)
         entry = pages.get(page, entry_key)
         if entry is not None and restorable(entry, files):
-            self.cached[page.file.src_uri] = (entry, markdown)
-            return ""
+            page.render = functools.partial(_render_from_cache, page, entry)
+            return markdown
         stashed = stash(markdown)  # the renderer's HTML blocks skip Python-Markdown
         self.converting[page.file.src_uri] = (entry_key, self.logged.count, stashed)
         return stashed.markdown
@@ -272,6 +268,15 @@ class RunbookPlugin(BasePlugin[RunbookPluginConfig]):
         for rules in expand_patterns(project.settings.alert_rules, project.root)[0]:
             server.watch(str(rules))
         return server
+
+
+def _render_from_cache(page: Any, entry: dict[str, Any], config: MkDocsConfig, files: Files) -> None:
+    """``page.render`` for a page whose conversion is in the page cache: put it on the page,
+    and give the page its own ``render`` back."""
+    from runbook.site.page_cache import restore
+
+    del page.render
+    page.content = restore(page, entry, files)
 
 
 def _material(config: MkDocsConfig) -> bool:

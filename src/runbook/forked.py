@@ -76,7 +76,7 @@ class Claims:
     _TAKEN, _DONE = 1, 2
 
     def __init__(self, count: int) -> None:
-        self._file = tempfile.TemporaryFile()
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (open until close())
         size = max(count, 1)
         self._file.truncate(size)
         self._flags = mmap.mmap(self._file.fileno(), size)

@@ -8,11 +8,48 @@ time limits through nbclient's ``timeout_func``.
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Sequence
+from importlib.abc import MetaPathFinder
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 from typing import Any, Protocol
 
-from papermill.clientwrap import PapermillNotebookClient
-from papermill.engines import NBClientEngine, papermill_engines
-from traitlets import Any as AnyTrait
+#: What papermill's notebook I/O (``papermill.iorw``) imports, if installed, to read and
+#: write notebooks on S3, Azure, GCS, HDFS and GitHub. Runbook hands papermill notebooks
+#: in memory and never uses those handlers; on a machine with boto3 (any AWS tooling, or
+#: the test extra's moto) it alone took 0.4 s of the CPU a run shares with its booting
+#: kernel, on the path to the first cell.
+PAPERMILL_CLOUD_IO = ("boto3", "azure", "gcsfs", "pyarrow", "github")
+
+
+class _WithoutCloudIO(MetaPathFinder):
+    """While papermill is first imported: its cloud I/O modules are not found."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if fullname.partition(".")[0] in PAPERMILL_CLOUD_IO:
+            raise ModuleNotFoundError(f"not loaded for papermill: {fullname}", name=fullname)
+        return None
+
+
+def _import_papermill() -> None:
+    if "papermill.iorw" in sys.modules:
+        return
+    finder = _WithoutCloudIO()
+    sys.meta_path.insert(0, finder)
+    try:
+        import papermill.iorw  # noqa: F401
+    finally:
+        sys.meta_path.remove(finder)
+
+
+_import_papermill()
+
+from papermill.clientwrap import PapermillNotebookClient  # noqa: E402
+from papermill.engines import NBClientEngine, papermill_engines  # noqa: E402
+from traitlets import Any as AnyTrait  # noqa: E402
 
 ENGINE_NAME = "runbook"
 #: nbclient's own messages (e.g. "Timeout waiting for execute reply"); the run's outcome

@@ -515,12 +515,13 @@ def _execute(planned: Plan, kernel: Any, session: _Session) -> tuple[Status, Fai
     """Parameterize and execute with papermill; the run's status and failure."""
     import nbformat
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
-    from papermill.engines import papermill_engines
-    from papermill.exceptions import PapermillExecutionError
-    from papermill.execute import prepare_notebook_metadata
-    from papermill.parameterize import parameterize_notebook
 
-    from runbook.run.engine import ENGINE_NAME
+    from runbook.run.engine import ENGINE_NAME  # first: it imports papermill without cloud I/O
+
+    from papermill.engines import papermill_engines  # isort: skip
+    from papermill.exceptions import PapermillExecutionError  # isort: skip
+    from papermill.execute import prepare_notebook_metadata  # isort: skip
+    from papermill.parameterize import parameterize_notebook  # isort: skip
 
     nb = _papermill_ready(nbformat.from_dict(_with_secret_cell(planned)))
     if planned.runbook.parameters:

@@ -199,3 +199,29 @@ def test_a_kernel_asked_to_shut_down_exits_by_itself_every_time(tmp_path: Path) 
             kc.stop_channels()
         assert "IOStream.flush timed out" not in log, f"attempt {attempt + 1}: {log}"
         assert code == 0, f"attempt {attempt + 1}: exit code {code}: {log}"
+
+
+def test_what_a_runbook_leaves_open_is_finished_when_its_kernel_exits(tmp_path: Path, run_cli) -> None:
+    """The kernel keeps the collector off what it loaded itself, not off the runbook's
+    objects: at exit a file a step left open has its buffered line written, and an object
+    only the collector can free (a reference cycle) has its finalizer run, as on any exit."""
+    body = code(
+        """
+        from pathlib import Path
+        log = open(Path.cwd() / "left-open.txt", "w")  # buffered, never closed
+        log.write("written before the kernel exited\\n")
+        class Holder:
+            def __del__(self, open=open, path=str(Path.cwd() / "finalized.txt")):
+                with open(path, "w") as out:  # names bound now: the namespace is gone by then
+                    out.write("finalized")
+        holder = Holder()
+        holder.itself = holder  # a cycle: only the collector frees it
+        """
+    )
+    project = write_project(tmp_path / "project", {"leaves-open": runbook_md(body)})
+
+    exit_code, _, err = run_cli(project, "exec", "leaves-open")
+
+    assert exit_code == 0, err
+    assert (project / "left-open.txt").read_text("utf-8") == "written before the kernel exited\n"
+    assert (project / "finalized.txt").read_text("utf-8") == "finalized"
